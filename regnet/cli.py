@@ -1,0 +1,78 @@
+"""The ``regnet-bench`` command.
+
+Each area of the project owns a module with ``register(subparsers)`` that adds its verbs; this file
+only wires them together and turns a `UserError` into one line on stderr (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from regnet import __version__
+from regnet.errors import UserError
+from regnet.log import setup_logging
+
+# Modules that add verbs, in the order their verbs appear in --help (video -> ... -> table).
+COMMAND_MODULES = (
+    "regnet.commands.data",
+    "regnet.commands.train",
+    "regnet.commands.vocoder",
+    "regnet.commands.generate",
+    "regnet.commands.checkpoints",
+    "regnet.commands.evaluate",
+    "mturk.commands",
+    "eval_server.commands",
+    "regnet.commands.simulate",
+    "regnet.commands.report",
+    "regnet.commands.quickstart",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regnet-bench",
+        description="Generate sound for silent video with RegNet and measure how well it lines up "
+        "with the picture, with people (MTurk or the local server) and with numbers.",
+    )
+    parser.add_argument("--version", action="version", version=f"regnet-bench {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="VERB")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            # A verb module not written yet is simply absent from --help (never a stub).
+            if e.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(-1 if args.quiet else args.verbose)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        result = args.func(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    logging.shutdown()
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

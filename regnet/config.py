@@ -1,0 +1,309 @@
+"""Typed configuration with the paper's defaults.
+
+One `Config` holds every section. It round-trips through YAML and takes dotted overrides from the
+command line (``--set model.aux_dim=8``), so a short-clip or small-model run is a config change,
+never a code change.
+
+Clip geometry is derived, not stored twice: ``n_steps = round(clip_seconds * fps)`` visual steps,
+``mel_frames = 4 * n_steps`` (the generator upsamples by 4 with two stride-2 transposed convs) and
+``num_samples = mel_frames * hop_length``. For 10 s this gives the paper's 215 steps, 860 frames
+and 220,160 samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from regnet.errors import UserError
+
+MEL_FRAMES_PER_STEP = 4
+
+
+@dataclass
+class DataConfig:
+    """Audio/video geometry and feature extraction. Everything here enters the feature-cache hash."""
+
+    sample_rate: int = 22050
+    n_fft: int = 1024
+    win_length: int = 1024
+    hop_length: int = 256
+    n_mels: int = 80
+    fmin: float = 125.0
+    fmax: float = 7600.0
+    fps: float = 21.5
+    clip_seconds: float = 10.0
+    # 'repeat' is the paper (short videos looped to the clip length); 'zero' is the authors' loader.
+    pad_mode: str = "repeat"
+    # Weight-free 'simple' works offline; 'bninception' and 'resnet' need backbone_weights (a local file).
+    backbone: str = "simple"
+    backbone_weights: str | None = None
+    # 'auto' = TV-L1 where the installed OpenCV has it, Farneback otherwise.
+    flow_method: str = "auto"
+    flow_bound: float = 20.0
+    # Frames are resized to this (width, height) before flow, as the authors do (340x256).
+    flow_size: tuple[int, int] = (340, 256)
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.clip_seconds * self.fps))
+
+    @property
+    def mel_frames(self) -> int:
+        return MEL_FRAMES_PER_STEP * self.n_steps
+
+    @property
+    def num_samples(self) -> int:
+        return self.mel_frames * self.hop_length
+
+    def cache_hash(self) -> str:
+        """Hash of everything that changes the content of a feature file."""
+        payload = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass
+class ModelConfig:
+    """RegNet generator and discriminator sizes (paper size by default, DESIGN §8)."""
+
+    # Per-step visual feature size: RGB dim + flow dim (BN-Inception: 1024 + 1024).
+    visual_dim: int = 2048
+    z_dim: int = 512
+    encoder_channels: int = 2048
+    encoder_kernel: int = 5
+    encoder_dropout: float = 0.5
+    lstm_hidden: int = 512
+    # Regularizer: 'lstm_last' (S = clip length, one vector per clip), 'lstm_sample' (S < clip
+    # length), 'none' (woREG), 'vs' (regularizer also sees the visual features).
+    regularizer: str = "lstm_last"
+    aux_dim: int = 32  # D
+    aux_sample: int = 860  # S, in mel frames
+    generator_channels: int = 512
+    postnet_channels: int = 512
+    postnet_layers: int = 5
+    postnet_kernel: int = 5
+    disc_feature_channels: int = 1024
+    disc_channels: tuple[int, int, int] = (256, 512, 1024)
+    # Test time: 'zero_output' (paper: regularizer output replaced by zeros) or 'zero_input'
+    # (authors' code: the regularizer runs on a zeroed spectrogram).
+    test_regularizer: str = "zero_output"
+    # Test-time z: 'random' (authors' code, fresh noise) or 'zero'.
+    test_z: str = "random"
+    init_std: float = 0.02
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 8
+    epochs: int = 1000
+    max_steps: int | None = None
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    lr_decay_start_epoch: int = 100
+    alpha: float = 1.0  # weight of L2(I_hat, S), eq. (7)
+    beta: float = 10000.0  # 10,000: see DESIGN §8 for where the authors' code puts it
+    # 'code' = GAN + beta * [MSE(I_hat,S) + alpha * MSE(S_hat,S)] (authors' code);
+    # 'paper' = MSE(S_hat,S) + alpha * MSE(I_hat,S) + GAN / beta (eq. 7 with the same relative weight).
+    loss_form: str = "code"
+    grad_clip: float = 1.0
+    seed: int = 123
+    num_workers: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    amp: bool = False
+    per_class: bool = True
+
+
+@dataclass
+class VocoderConfig:
+    """Mel-conditioned WaveNet (r9y9 wavenet_vocoder sizes, DESIGN §8)."""
+
+    layers: int = 24
+    stacks: int = 4
+    residual_channels: int = 512
+    gate_channels: int = 512
+    skip_channels: int = 256
+    kernel_size: int = 3
+    dropout: float = 0.05
+    n_mix: int = 10
+    cin_channels: int = 80
+    upsample_scales: tuple[int, ...] = (4, 4, 4, 4)
+    log_scale_min: float = float(math.log(1e-14))
+    weight_norm: bool = True
+    # Training
+    batch_size: int = 4
+    max_time_steps: int = 10240
+    lr: float = 1e-3
+    steps: int = 100000
+    seed: int = 123
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    vocoder: VocoderConfig = field(default_factory=VocoderConfig)
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None, source: str = "config") -> "Config":
+        cfg = cls()
+        for section, values in (d or {}).items():
+            if not hasattr(cfg, section):
+                raise UserError(f"{source}: unknown config section '{section}'")
+            if not isinstance(values, dict):
+                raise UserError(f"{source}: section '{section}' must be a mapping")
+            for key, value in values.items():
+                cfg.set(f"{section}.{key}", value, source=source)
+        return cfg
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Config":
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"{p}: config file not found")
+        try:
+            d = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise UserError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if d is not None and not isinstance(d, dict):
+            raise UserError(f"{p}: top level must be a mapping of sections")
+        return cls.from_dict(d, source=str(p))
+
+    # -- overrides -----------------------------------------------------------------------------
+    def set(self, dotted: str, value: Any, source: str = "--set") -> None:
+        """Set ``section.key`` to ``value``, coercing strings to the field's declared type."""
+        if "." not in dotted:
+            raise UserError(f"{source}: '{dotted}' must be section.key, e.g. model.aux_dim")
+        section_name, key = dotted.split(".", 1)
+        section = getattr(self, section_name, None)
+        if section is None or not dataclasses.is_dataclass(section):
+            raise UserError(f"{source}: unknown config section '{section_name}'")
+        fields = {f.name: f for f in dataclasses.fields(section)}
+        if key not in fields:
+            raise UserError(f"{source}: unknown config field '{dotted}'")
+        hint = typing.get_type_hints(type(section))[key]
+        setattr(section, key, _coerce(value, hint, dotted, source))
+
+    def apply_overrides(self, items: list[str] | None) -> "Config":
+        for item in items or []:
+            if "=" not in item:
+                raise UserError(f"--set {item}: expected section.key=value")
+            k, v = item.split("=", 1)
+            self.set(k.strip(), yaml.safe_load(v) if v.strip() else v, source=f"--set {item}")
+        return self
+
+    def copy(self) -> "Config":
+        return Config.from_dict(self.to_dict())
+
+    def hash(self) -> str:
+        payload = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def preset(name: str) -> Config:
+    """Named starting points. 'paper' is the paper; 'small' is a CPU-sized model on 2 s clips."""
+    cfg = Config()
+    if name == "paper":
+        return cfg
+    if name in ("small", "tiny"):
+        cfg.data.clip_seconds = 2.0
+        cfg.model.aux_sample = cfg.data.mel_frames
+        wide = name == "small"
+        cfg.model.z_dim = 32 if wide else 8
+        cfg.model.encoder_channels = 256 if wide else 32
+        cfg.model.lstm_hidden = 128 if wide else 16
+        cfg.model.generator_channels = 128 if wide else 32
+        cfg.model.postnet_channels = 128 if wide else 32
+        cfg.model.disc_feature_channels = 128 if wide else 16
+        cfg.model.disc_channels = (64, 128, 128) if wide else (16, 32, 32)
+        cfg.train.batch_size = 8 if wide else 4
+        cfg.vocoder.layers = 12 if wide else 4
+        cfg.vocoder.stacks = 2
+        cfg.vocoder.residual_channels = 64 if wide else 16
+        cfg.vocoder.gate_channels = 64 if wide else 16
+        cfg.vocoder.skip_channels = 64 if wide else 16
+        return cfg
+    raise UserError(f"unknown preset '{name}' (choose paper, small or tiny)")
+
+
+def load_config(path: str | Path | None = None, preset_name: str | None = None,
+                overrides: list[str] | None = None) -> Config:
+    """The CLI's way in: a preset, then a YAML file on top, then ``--set`` overrides."""
+    cfg = preset(preset_name) if preset_name else Config()
+    if path:
+        file_cfg = Config.from_yaml(path)  # validates the file and names it in errors
+        cfg = Config.from_dict(_deep_merge(cfg.to_dict(), yaml.safe_load(Path(path).read_text()) or {}),
+                               str(path)) if preset_name else file_cfg
+    return cfg.apply_overrides(overrides)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            if type(None) in args:
+                return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0], name, source)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{source}: {name} must be a list, got {value!r}")
+        item_types = args if args and args[-1] is not Ellipsis else (args[0],) * len(value)
+        if len(item_types) != len(value):
+            raise UserError(f"{source}: {name} needs {len(item_types)} values, got {len(value)}")
+        return tuple(_coerce(v, t, name, source) for v, t in zip(value, item_types))
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes", "on"):
+                    return True
+                if value.lower() in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if hint is float:
+            return float(value)
+        if hint is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{source}: {name} must be {hint.__name__}, got {value!r}") from None
+    return value

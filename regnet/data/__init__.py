@@ -1,0 +1,1 @@
+"""Video/audio ingest, log-mel, optical flow, visual backbones, manifests, feature cache, synth."""
