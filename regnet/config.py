@@ -51,6 +51,13 @@ class DataConfig:
     flow_bound: float = 20.0
     # Frames are resized to this (width, height) before flow, as the authors do (340x256).
     flow_size: tuple[int, int] = (340, 256)
+    # Flow-stream weights of a CNN backbone; unset = the RGB file with TSN's cross-modality init.
+    backbone_flow_weights: str | None = None
+    # Input crop of the CNN backbones (TSN: 224 from frames with short side 256).
+    backbone_size: int = 224
+    # 'extract' = features made here; anything else names an imported cache ('authors':
+    # `regnet-bench import-features`). It enters the hash, so imported and extracted caches never mix.
+    feature_source: str = "extract"
 
     @property
     def n_steps(self) -> int:
@@ -66,8 +73,19 @@ class DataConfig:
 
     def cache_hash(self) -> str:
         """Hash of everything that changes the content of a feature file."""
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        d = dataclasses.asdict(self)
+        # Weights enter by content, not by path: replaced weights must invalidate the cache, a
+        # moved file must not. 'auto' enters as the method it resolves to on this machine.
+        for key in ("backbone_weights", "backbone_flow_weights"):
+            if d[key] and self.backbone != "simple":
+                d[key] = _file_digest(d[key], f"data.{key}")
+        if self.feature_source == "extract":
+            from regnet.data.flow import resolve_flow_method
+
+            d["flow_method"] = resolve_flow_method(self.flow_method)
+        payload = json.dumps(d, sort_keys=True, default=str)
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return digest if self.feature_source == "extract" else f"external:{digest}"
 
 
 @dataclass
@@ -81,16 +99,20 @@ class ModelConfig:
     encoder_kernel: int = 5
     encoder_dropout: float = 0.5
     lstm_hidden: int = 512
-    # Regularizer: 'lstm_last' (S = clip length, one vector per clip), 'lstm_sample' (S < clip
-    # length), 'none' (woREG), 'vs' (regularizer also sees the visual features).
-    regularizer: str = "lstm_last"
+    # Audio forwarding regularizer: 'lstm' (RegNet: BiLSTM over the true mel), 'vs' (the same
+    # BiLSTM over mel + visual features, the paper's VS variant), 'none' (woREG: no regularizer in
+    # training or test). With S >= data.mel_frames it keeps one vector per clip (authors'
+    # 'lstm_last'); with a smaller S it samples every S frames (authors' 'lstm_sample').
+    regularizer: str = "lstm"
     aux_dim: int = 32  # D
-    aux_sample: int = 860  # S, in mel frames
+    aux_sample: int = 860  # S, in mel frames; a multiple of 4
     generator_channels: int = 512
     postnet_channels: int = 512
     postnet_layers: int = 5
     postnet_kernel: int = 5
     disc_feature_channels: int = 1024
+    # Width of each of the two branches (visual, mel) before they are concatenated.
+    disc_branch_channels: int = 64
     disc_channels: tuple[int, int, int] = (256, 512, 1024)
     # Test time: 'zero_output' (paper: regularizer output replaced by zeros) or 'zero_input'
     # (authors' code: the regularizer runs on a zeroed spectrogram).
@@ -114,11 +136,21 @@ class TrainConfig:
     # 'paper' = MSE(S_hat,S) + alpha * MSE(I_hat,S) + GAN / beta (eq. 7 with the same relative weight).
     loss_form: str = "code"
     grad_clip: float = 1.0
+    # One D update every d_interval G updates (authors: 1).
+    d_interval: int = 1
     seed: int = 123
     num_workers: int = 0
     checkpoint_every: int = 500
     log_every: int = 10
-    amp: bool = False
+    # Speed options (issue 12). amp: bf16 autocast of convolutions/LSTMs/linears with losses in
+    # fp32; None = on when training on CUDA, off on CPU.
+    amp: bool | None = None
+    # torch.compile the generator and discriminator (pays off on long GPU runs only).
+    compile: bool = False
+    # Fused Adam kernels (CUDA only; ignored on CPU).
+    fused_adam: bool = True
+    cudnn_benchmark: bool = True
+    # Default when neither --class nor --all-classes is given: one model per sound class (paper).
     per_class: bool = True
 
 
@@ -136,6 +168,9 @@ class VocoderConfig:
     n_mix: int = 10
     cin_channels: int = 80
     upsample_scales: tuple[int, ...] = (4, 4, 4, 4)
+    # 'stretch' = r9y9's current Stretch2d + Conv2d upsampler; 'transposed' = the 2018 r9y9
+    # ConvTranspose2d + ReLU one of the authors' released vocoders (regnet.authors.upsample).
+    upsample_net: str = "stretch"
     log_scale_min: float = float(math.log(1e-14))
     weight_norm: bool = True
     # Training
@@ -144,6 +179,14 @@ class VocoderConfig:
     lr: float = 1e-3
     steps: int = 100000
     seed: int = 123
+    checkpoint_every: int = 1000
+    # Sampling: clips drawn together in one batch; weights/queues dtype ('float32'; 'bfloat16' or
+    # 'float16' on CUDA only); CUDA-graph capture of the sampling step ('auto' = on CUDA).
+    sample_batch: int = 8
+    sample_dtype: str = "float32"
+    cuda_graph: str = "auto"
+    # Weight-free default vocoder (librosa Griffin-Lim on the inverted log-mel).
+    griffin_lim_iters: int = 32
 
 
 @dataclass
@@ -223,6 +266,10 @@ def preset(name: str) -> Config:
         return cfg
     if name in ("small", "tiny"):
         cfg.data.clip_seconds = 2.0
+        # TV-L1 costs ~0.6 s per frame pair on a CPU core; Farneback at half the authors' frame
+        # size keeps CPU extraction to a fraction of a second per clip.
+        cfg.data.flow_method = "farneback"
+        cfg.data.flow_size = (170, 128)
         cfg.model.aux_sample = cfg.data.mel_frames
         wide = name == "small"
         cfg.model.z_dim = 32 if wide else 8
@@ -254,6 +301,26 @@ def load_config(path: str | Path | None = None, preset_name: str | None = None,
 
 
 # -- helpers -----------------------------------------------------------------------------------
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: str, field_name: str) -> str:
+    """sha256 of a file's content, remembered per (path, size, mtime) so big weights hash once."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        raise UserError(f"{field_name}: weights file {p} not found") from None
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = "sha256:" + h.hexdigest()[:16]
+    return _DIGESTS[key]
+
+
 def _deep_merge(base: dict, top: dict) -> dict:
     out = dict(base)
     for k, v in top.items():

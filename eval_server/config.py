@@ -1,0 +1,24 @@
+"""What a running server is configured with (flags, environment, values kept in the database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    db_url: str
+    media_dirs: tuple[Path, ...] = ()
+    requester_key: str = ""
+    requester_secret: str = ""
+    admin_token: str = ""
+    # MTurk has no local money: GetAccountBalance answers this configured figure.
+    account_balance: str = "10000.00"
+    # Recruitment links (e.g. Prolific): where a worker goes, or which code they see, when done.
+    completion_url: str = ""
+    completion_code: str = ""
+    max_body_bytes: int = 2 * 1024 * 1024
+    # SigV4 requests older (or newer) than this are refused, as AWS does (15 minutes).
+    max_clock_skew_s: int = 15 * 60
+    secret_key: str = field(default="", repr=False)

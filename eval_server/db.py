@@ -1,0 +1,332 @@
+"""Tables, the engine (SQLite in WAL mode or any SQLAlchemy URL), and schema versions.
+
+Times are stored as epoch seconds (float) so SQLite and PostgreSQL compare them alike. Two unique
+constraints carry the assignment rules so they hold with any number of server processes: a HIT has
+`MaxAssignments` numbered slots and an assignment holds one (`UNIQUE(hit_id, slot)`), and a worker holds
+at most one live assignment per HIT (`UNIQUE(hit_id, active_worker)`); an abandoned assignment sets both
+to NULL, which frees them (NULLs never collide, on either backend).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from sqlalchemy import (Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
+                        create_engine, event, select, text)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from regnet.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value facts of this database: schema version, generated keys, admin token."""
+    __tablename__ = "rb_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class HITType(Base):
+    __tablename__ = "rb_hit_types"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    reward: Mapped[str] = mapped_column(String(32))
+    assignment_duration: Mapped[int] = mapped_column(Integer)
+    auto_approval_delay: Mapped[int] = mapped_column(Integer)
+    qual_requirements: Mapped[str] = mapped_column(Text, default="[]")  # JSON, as the API takes it
+    created_at: Mapped[float] = mapped_column(Float)
+    notification: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON NotificationSpecification
+    notification_active: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Layout(Base):
+    """An MTurk "project" layout: HTML with ${name} placeholders."""
+    __tablename__ = "rb_layouts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class HIT(Base):
+    __tablename__ = "rb_hits"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hit_type_id: Mapped[str] = mapped_column(ForeignKey("rb_hit_types.id"), index=True)
+    layout_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    layout_params: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {name: value}
+    question: Mapped[str] = mapped_column(Text)
+    max_assignments: Mapped[int] = mapped_column(Integer)
+    lifetime: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    expiration: Mapped[float] = mapped_column(Float)
+    annotation: Mapped[str] = mapped_column(Text, default="")
+    review_status: Mapped[str] = mapped_column(String(32), default="NotReviewed")
+    reviewing: Mapped[bool] = mapped_column(Boolean, default=False)  # UpdateHITReviewStatus
+    assignment_policy: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON ReviewPolicy
+    hit_policy: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hit_policy_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    disposed: Mapped[bool] = mapped_column(Boolean, default=False)  # DeleteHIT
+
+
+class Assignment(Base):
+    __tablename__ = "rb_assignments"
+    __table_args__ = (UniqueConstraint("hit_id", "slot", name="uq_assignment_slot"),
+                      UniqueConstraint("hit_id", "active_worker", name="uq_assignment_worker"),
+                      Index("ix_assignment_worker", "worker_id"))
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hit_id: Mapped[str] = mapped_column(ForeignKey("rb_hits.id"), index=True)
+    worker_id: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    active_worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Accepted (in progress), Submitted, Approved, Rejected; Abandoned when the deadline passed.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    accept_time: Mapped[float] = mapped_column(Float)
+    deadline: Mapped[float] = mapped_column(Float)
+    submit_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    auto_approval_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    approval_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rejection_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    answer_xml: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer_fields: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON [[name, value], ...]
+    feedback: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class RequestToken(Base):
+    """A UniqueRequestToken already used, by operation family, with the entity it made."""
+    __tablename__ = "rb_request_tokens"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class QualificationType(Base):
+    __tablename__ = "rb_qualification_types"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+    retry_delay: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    test: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    test_duration: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    auto_granted: Mapped[bool] = mapped_column(Boolean, default=False)
+    auto_granted_value: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[float] = mapped_column(Float)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Qualification(Base):
+    """A qualification held by (granted to) a worker."""
+    __tablename__ = "rb_qualifications"
+    type_id: Mapped[str] = mapped_column(ForeignKey("rb_qualification_types.id"), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=1)
+    locale: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {Country, Subdivision}
+    status: Mapped[str] = mapped_column(String(16), default="Granted")
+    granted_at: Mapped[float] = mapped_column(Float)
+
+
+class QualificationRequest(Base):
+    __tablename__ = "rb_qualification_requests"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type_id: Mapped[str] = mapped_column(ForeignKey("rb_qualification_types.id"), index=True)
+    worker_id: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # QuestionFormAnswers XML
+    submit_time: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="Pending")  # Pending, Accepted, Rejected
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WorkerBlock(Base):
+    __tablename__ = "rb_worker_blocks"
+    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Notification(Base):
+    """A NotifyWorkers message, shown to the worker on their page (nothing is sent anywhere)."""
+    __tablename__ = "rb_notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    worker_id: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Bonus(Base):
+    __tablename__ = "rb_bonuses"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(64), index=True)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("rb_assignments.id"), index=True)
+    amount: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[float] = mapped_column(Float)
+
+
+class ReviewRecord(Base):
+    """One review-policy result or action (ListReviewPolicyResultsForHIT)."""
+    __tablename__ = "rb_review_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hit_id: Mapped[str] = mapped_column(ForeignKey("rb_hits.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16))  # Assignment | HIT
+    kind: Mapped[str] = mapped_column(String(16))  # result | action
+    data: Mapped[str] = mapped_column(Text)  # JSON ReviewResultDetail / ReviewActionDetail
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Event(Base):
+    """Stored notification events and SendTestEventNotification calls (nothing leaves the machine)."""
+    __tablename__ = "rb_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hit_type_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Upload(Base):
+    """A file a worker uploaded with their answers (FileUploadAnswer); fetched via GetFileUploadURL."""
+    __tablename__ = "rb_uploads"
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("rb_assignments.id"), primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    filename: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(255))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# Ordered migrations: MIGRATIONS[v] brings a database at version v-1 to version v. A fresh database is
+# created at SCHEMA_VERSION directly; these only run for databases made by an older release.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def normalize_url(db: str) -> str:
+    """A bare path means a SQLite file; anything with '://' is an SQLAlchemy URL."""
+    if "://" in db:
+        try:
+            make_url(db)
+        except ArgumentError as e:
+            raise UserError(f"--db: not a database URL ({e})") from None
+        return db
+    path = Path(db).expanduser().resolve()
+    if not path.parent.is_dir():
+        raise UserError(f"--db: folder {path.parent} does not exist")
+    return f"sqlite:///{path}"
+
+
+class Database:
+    """The engine plus two kinds of transaction: `read()` and `write()`.
+
+    On SQLite a write transaction starts with BEGIN IMMEDIATE, so it takes the write lock before it
+    reads: two writers can then never both read "a slot is free" and race to upgrade their locks (which
+    SQLite answers with an immediate 'database is locked' instead of waiting).
+    """
+
+    def __init__(self, url: str):
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_engine(self.url, connect_args={"timeout": 60, "check_same_thread": False},
+                                        pool_size=16, max_overflow=16)
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            try:
+                self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            except (ModuleNotFoundError, ArgumentError) as e:
+                raise UserError(f"--db: cannot use {self.url.split('://')[0]} ({e})") from None
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.engine.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
+            with s.begin():
+                yield s
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        with self.engine.connect() as conn:
+            conn.execution_options(regnet_write=True)
+            with Session(bind=conn, expire_on_commit=False) as s, s.begin():
+                yield s
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def setup(self) -> None:
+        """Create the schema on first start, run pending migrations after; safe with many processes."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(regnet_write=True)
+                with conn.begin():
+                    if not self.is_sqlite:
+                        # Two processes starting at once on a fresh database must not both create it.
+                        conn.execute(text("SELECT pg_advisory_xact_lock(724031)")) \
+                            if conn.dialect.name == "postgresql" else None
+                    Meta.__table__.create(conn, checkfirst=True)
+                    row = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).first()
+                    if row is None:
+                        Base.metadata.create_all(conn)
+                        conn.execute(Meta.__table__.insert().values(key="schema_version",
+                                                                    value=str(SCHEMA_VERSION)))
+                        log.info("created database schema version %d", SCHEMA_VERSION)
+                        return
+                    version = int(row[0])
+                    if version > SCHEMA_VERSION:
+                        raise UserError(f"--db: database schema version {version} is newer than this "
+                                        f"regnet-bench understands ({SCHEMA_VERSION}); upgrade regnet-bench")
+                    for v in range(version + 1, SCHEMA_VERSION + 1):
+                        log.info("migrating database schema to version %d", v)
+                        MIGRATIONS[v](conn)
+                    if version < SCHEMA_VERSION:
+                        conn.execute(Meta.__table__.update().where(Meta.key == "schema_version")
+                                     .values(value=str(SCHEMA_VERSION)))
+        except OperationalError as e:
+            raise UserError(f"--db: cannot open {self.url}: {str(e.orig).splitlines()[0]}") from None
+
+    def get_meta(self, key: str) -> str | None:
+        with self.read() as s:
+            row = s.get(Meta, key)
+            return row.value if row else None
+
+    def meta_default(self, key: str, make: Callable[[], str]) -> tuple[str, bool]:
+        """The stored value of `key`, or a new one from `make()` stored now; (value, created)."""
+        with self.write() as s:
+            row = s.get(Meta, key)
+            if row is not None:
+                return row.value, False
+            value = make()
+            s.add(Meta(key=key, value=value))
+            return value, True
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    # The driver's own transaction handling is switched off so "begin" below decides how to BEGIN.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # FULL: an answer acknowledged to the rater is on disk, even across a power cut.
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("regnet_write") else "BEGIN")
+

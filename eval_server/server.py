@@ -1,0 +1,112 @@
+"""Running the app: resolve keys (flags, environment, or generated once and kept in the database),
+then serve it with waitress, in one process or several sharing one listening socket."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import waitress
+from flask import Flask
+
+from eval_server.app import create_app
+from eval_server.config import ServerConfig
+from eval_server.db import Database
+from regnet.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Secrets made on this start (each is shown once, when it is made)."""
+    requester_key: str = ""
+    requester_secret: str = ""
+    admin_token: str = ""
+
+
+def prepare(config: ServerConfig) -> tuple[ServerConfig, Database, Generated]:
+    """Open (and create or migrate) the database and fill in every key the config leaves empty."""
+    for d in config.media_dirs:
+        if not d.is_dir():
+            raise UserError(f"--media: {d} is not a folder")
+    db = Database(config.db_url)
+    db.setup()
+    gen = Generated()
+    key, secret = config.requester_key, config.requester_secret
+    if bool(key) != bool(secret):
+        raise UserError("--requester-key and --requester-secret (or REGNET_REQUESTER_KEY and "
+                        "REGNET_REQUESTER_SECRET) must be given together")
+    if not key:
+        key, made = db.meta_default("requester_key", lambda: "AK" + secrets.token_hex(9).upper())
+        secret, _ = db.meta_default("requester_secret", lambda: secrets.token_urlsafe(30))
+        if made:
+            gen = replace(gen, requester_key=key, requester_secret=secret)
+    admin = config.admin_token
+    if not admin:
+        admin, made = db.meta_default("admin_token", lambda: secrets.token_urlsafe(24))
+        if made:
+            gen = replace(gen, admin_token=admin)
+    # One session secret for every process on this database, so a worker's cookie works on any of them.
+    session_secret, _ = db.meta_default("session_secret", lambda: secrets.token_hex(32))
+    cfg = replace(config, requester_key=key, requester_secret=secret, admin_token=admin,
+                  secret_key=config.secret_key or session_secret)
+    return cfg, db, gen
+
+
+def build_app(config: ServerConfig) -> tuple[Flask, ServerConfig, Generated]:
+    cfg, db, gen = prepare(config)
+    return create_app(cfg, db), cfg, gen
+
+
+def bind(host: str, port: int) -> socket.socket:
+    try:
+        sock = socket.create_server((host, port), backlog=1024, reuse_port=False)
+    except OSError as e:
+        raise UserError(f"--host/--port: cannot listen on {host}:{port} ({e.strerror})") from None
+    return sock
+
+
+def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> None:
+    """Serve until interrupted. With processes > 1, forked children share the listening socket and the
+    database; the parent only supervises them."""
+    if processes <= 1:
+        waitress.serve(app, sockets=[sock], threads=threads, ident="regnet-bench", clear_untrusted_proxy_headers=True)
+        return
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            # Each child gets fresh database connections: pooled ones must not cross a fork.
+            app.extensions["regnet_eval_server"].db.engine.dispose(close=False)
+            signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            try:
+                waitress.serve(app, sockets=[sock], threads=threads, ident="regnet-bench")
+            finally:
+                os._exit(0)
+        children.append(pid)
+
+    def stop(*_):
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    try:
+        for pid in children:
+            os.waitpid(pid, 0)
+    except KeyboardInterrupt:
+        stop()
+        for pid in children:
+            os.waitpid(pid, 0)
+
+
+def media_dirs(values: list[str] | None) -> tuple[Path, ...]:
+    return tuple(Path(v).expanduser().resolve() for v in (values or []))

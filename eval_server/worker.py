@@ -1,0 +1,315 @@
+"""The worker side: sign-in (also from recruitment links), the HIT list, preview, accept, the HIT page in
+an iframe, submit, return, qualification tests, notifications, and uploaded-file download."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from eval_server import qual_tests, questions, xml_answers
+from eval_server.api.assignment_ops import upload_signature
+from eval_server.api.qualification_ops import grant
+from eval_server.assignments import (PREVIEW_ID, WorkerError, accept, counts_for, expire_stale, is_blocked, submit,
+                                     unmet_requirements)
+from eval_server.db import (HIT, Assignment, HITType, Notification, QualificationRequest, QualificationType,
+                            Upload)
+from eval_server.ids import new_id, now
+from eval_server.state import state
+
+bp = Blueprint("worker", __name__, template_folder="templates")
+WORKER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# Recruitment platforms and the query parameter that carries their participant id.
+RECRUIT_PARAMS = {"PROLIFIC_PID": "prolific", "workerId": "direct", "participant": "direct"}
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _worker_arg(value: str | None, *, required: bool = True) -> str | None:
+    if not value:
+        if required:
+            abort(_text(400, "workerId is required"))
+        return None
+    if not WORKER_RE.match(value):
+        abort(_text(400, "workerId must be 1-64 characters of letters, digits, _ . @ -"))
+    return value
+
+
+def _session_worker() -> str | None:
+    return session.get("worker_id")
+
+
+def _visible_hits(s, worker_id: str, at: float) -> list[dict]:
+    """HITs the worker can see: open ones with assignments left (or their own unfinished one)."""
+    if is_blocked(s, worker_id):
+        return []
+    hits = list(s.scalars(select(HIT).where(HIT.disposed.is_(False), HIT.reviewing.is_(False),
+                                            HIT.expiration > at).order_by(HIT.created_at, HIT.id)))
+    mine = {a.hit_id: a for a in s.scalars(select(Assignment).where(
+        Assignment.worker_id == worker_id, Assignment.active_worker.is_not(None)))}
+    counts = counts_for(s, [h.id for h in hits], at)
+    types = {t.id: t for t in s.scalars(select(HITType).where(HITType.id.in_({h.hit_type_id for h in hits})))}
+    out = []
+    for h in hits:
+        ht = types[h.hit_type_id]
+        own = mine.get(h.id)
+        in_progress = own is not None and own.status == "Accepted" and own.deadline > at
+        if own is not None and not in_progress and own.status != "Accepted":
+            continue  # already done by this worker
+        available = counts[h.id].available(h.max_assignments)
+        if not available and not in_progress:
+            continue
+        if unmet_requirements(s, worker_id, json.loads(ht.qual_requirements), "Discover"):
+            continue
+        out.append({"hitId": h.id, "hitTypeId": ht.id, "title": ht.title, "description": ht.description,
+                    "reward": ht.reward, "available": available, "expiration": h.expiration,
+                    "assignmentDurationInSeconds": ht.assignment_duration,
+                    "assignmentId": own.id if in_progress else None})
+    return out
+
+
+@bp.get("/worker")
+def home() -> Response | str:
+    for param, source in RECRUIT_PARAMS.items():
+        if request.args.get(param):
+            session["worker_id"] = _worker_arg(request.args[param])
+            session["recruit"] = source
+            session["recruit_info"] = {k: v for k, v in request.args.items() if k in ("STUDY_ID", "SESSION_ID")}
+            return redirect(url_for("worker.home"))
+    worker_id = _session_worker()
+    if not worker_id:
+        return render_template("login.html")
+    st = state()
+    at = now()
+    with st.db.read() as s:
+        hits = _visible_hits(s, worker_id, at)
+        notes = list(s.scalars(select(Notification).where(Notification.worker_id == worker_id)
+                              .order_by(Notification.created_at.desc()).limit(20)))
+        quals = list(s.scalars(select(QualificationType).where(
+            QualificationType.deleted.is_(False), QualificationType.status == "Active",
+            QualificationType.test.is_not(None))))
+    return render_template("hits.html", worker_id=worker_id, hits=hits, notes=notes, quals=quals)
+
+
+@bp.post("/worker/login")
+def login() -> Response:
+    session["worker_id"] = _worker_arg(request.form.get("workerId"))
+    session.pop("recruit", None)
+    return redirect(url_for("worker.home"))
+
+
+@bp.get("/worker/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("worker.home"))
+
+
+@bp.get("/worker/api/hits")
+def api_hits() -> Response:
+    worker_id = _worker_arg(request.args.get("workerId") or _session_worker())
+    with state().db.read() as s:
+        return Response(json.dumps({"hits": _visible_hits(s, worker_id, now())}), content_type="application/json")
+
+
+def _task_query(a: Assignment | None, hit_id: str, worker_id: str | None) -> str:
+    q = {"assignmentId": a.id if a else PREVIEW_ID, "hitId": hit_id}
+    if worker_id:
+        q["workerId"] = worker_id
+    q["turkSubmitTo"] = request.host_url.rstrip("/")
+    return urlencode(q)
+
+
+@bp.get("/worker/accept")
+def accept_route() -> Response:
+    hit_id = request.args.get("hitId") or abort(_text(400, "hitId is required"))
+    worker_id = _worker_arg(request.args.get("workerId") or _session_worker())
+    try:
+        a = accept(state().db, hit_id, worker_id, now())
+    except WorkerError as e:
+        return _text(e.status, e.message)
+    if request.args.get("ui") == "frame":
+        session["worker_id"] = worker_id
+        return redirect("/worker/hit?" + _task_query(a, hit_id, worker_id))
+    return redirect("/worker/task?" + _task_query(a, hit_id, worker_id))
+
+
+@bp.get("/worker/hit")
+def frame() -> Response | str:
+    """What the worker sees: HIT details, accept/return/submit controls, and the HIT page in an iframe."""
+    hit_id = request.args.get("hitId") or abort(_text(400, "hitId is required"))
+    worker_id = _worker_arg(request.args.get("workerId") or _session_worker(), required=False)
+    assignment_id = request.args.get("assignmentId") or PREVIEW_ID
+    st = state()
+    at = now()
+    with st.db.read() as s:
+        hit = s.get(HIT, hit_id)
+        if hit is None or hit.disposed:
+            return _text(404, f"HIT {hit_id} does not exist")
+        ht = s.get(HITType, hit.hit_type_id)
+        a = None
+        if assignment_id != PREVIEW_ID:
+            a = s.get(Assignment, assignment_id)
+            if a is None or a.hit_id != hit_id or (worker_id and a.worker_id != worker_id):
+                return _text(404, f"assignment {assignment_id} is not an assignment of HIT {hit_id}")
+            if a.status != "Accepted" or a.deadline <= at:
+                return _text(410, f"assignment {assignment_id} is no longer open")
+        q = questions.parse(hit.question)
+        available = counts_for(s, [hit_id], at)[hit_id].available(hit.max_assignments)
+    if q.kind == "external":
+        params = {"assignmentId": a.id if a else PREVIEW_ID, "hitId": hit_id,
+                  "turkSubmitTo": request.host_url.rstrip("/")}
+        if worker_id and a:
+            params["workerId"] = worker_id
+        src = q.url + ("&" if "?" in q.url else "?") + urlencode(params)
+    else:
+        src = "/worker/task?" + _task_query(a, hit_id, worker_id if a else None)
+    return render_template("hit.html", hit=hit, ht=ht, a=a, worker_id=worker_id, src=src,
+                           height=q.frame_height or 800, available=available,
+                           deadline_in=int(a.deadline - at) if a else None)
+
+
+@bp.get("/worker/task")
+def task() -> Response:
+    """The HIT's own page (HTMLQuestion content, a rendered QuestionForm, or a redirect to the external URL)."""
+    hit_id = request.args.get("hitId") or abort(_text(400, "hitId is required"))
+    assignment_id = request.args.get("assignmentId") or PREVIEW_ID
+    worker_id = _worker_arg(request.args.get("workerId"), required=False)
+    st = state()
+    at = now()
+    with st.db.read() as s:
+        hit = s.get(HIT, hit_id)
+        if hit is None or hit.disposed:
+            return _text(404, f"HIT {hit_id} does not exist")
+        if assignment_id != PREVIEW_ID:
+            a = s.get(Assignment, assignment_id)
+            if a is None or a.hit_id != hit_id:
+                return _text(404, f"assignment {assignment_id} is not an assignment of HIT {hit_id}")
+            if worker_id and a.worker_id != worker_id:
+                return _text(403, f"assignment {assignment_id} belongs to another worker")
+        elif worker_id:
+            ht = s.get(HITType, hit.hit_type_id)
+            failed = unmet_requirements(s, worker_id, json.loads(ht.qual_requirements), "Preview")
+            if failed:
+                return _text(403, "you may not preview this HIT without: " + ", ".join(failed))
+        q = questions.parse(hit.question)
+    if q.kind == "external":
+        return redirect(q.url + ("&" if "?" in q.url else "?") + request.query_string.decode("latin-1"))
+    if q.kind == "form":
+        return Response(questions.render_form(q, assignment_id, request.host_url.rstrip("/")),
+                        content_type="text/html; charset=utf-8")
+    return Response(q.html, content_type="text/html; charset=utf-8")
+
+
+def _form_fields() -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.form.items(multi=True) if k != "assignmentId"]
+
+
+@bp.post("/mturk/externalSubmit")
+def external_submit() -> Response:
+    assignment_id = request.form.get("assignmentId", "")
+    if not assignment_id or assignment_id == PREVIEW_ID:
+        return _text(400, "assignmentId is missing: accept the HIT before submitting")
+    fields = _form_fields()
+    files = [(name, f) for name, f in request.files.items(multi=True) if f.filename]
+    for name, f in files:
+        fields.append((name, f.filename))
+    uploads = [(name, f.filename, f.mimetype or "application/octet-stream", f.read()) for name, f in files]
+    try:
+        a = submit(state().db, assignment_id, fields, now(), worker_id=_session_worker(), uploads=uploads)
+    except WorkerError as e:
+        return _text(e.status, e.message)
+    done = url_for("worker.done", assignmentId=a.id, hitId=a.hit_id)
+    # The form usually posts from inside the worker page's iframe: move the whole window on.
+    return Response(render_template("submitted.html", done=done, assignment_id=a.id),
+                    content_type="text/html; charset=utf-8")
+
+
+@bp.get("/worker/done")
+def done() -> str:
+    worker_id = _session_worker()
+    st = state()
+    more = []
+    if worker_id:
+        with st.db.read() as s:
+            more = _visible_hits(s, worker_id, now())
+    finished = worker_id is not None and not more
+    return render_template("done.html", more=more, finished=finished,
+                           completion_code=st.config.completion_code if finished else "",
+                           completion_url=st.config.completion_url if finished else "",
+                           recruited=session.get("recruit") == "prolific")
+
+
+@bp.post("/worker/return")
+def return_hit() -> Response:
+    """Give an accepted assignment back (MTurk's Return): it goes back to the pool."""
+    assignment_id = request.form.get("assignmentId", "")
+    worker_id = _session_worker()
+    with state().db.write() as s:
+        a = s.get(Assignment, assignment_id, with_for_update=True)
+        if a is None or a.status != "Accepted" or (worker_id and a.worker_id != worker_id):
+            return _text(404, f"no open assignment {assignment_id} of yours")
+        a.status, a.slot, a.active_worker = "Abandoned", None, None
+        expire_stale(s, a.hit_id, now())
+    return redirect(url_for("worker.home"))
+
+
+@bp.route("/worker/qualification", methods=["GET", "POST"])
+def qualification() -> Response | str:
+    """A qualification test (scored at once when it has an AnswerKey) or a plain request."""
+    type_id = request.values.get("typeId", "")
+    worker_id = _session_worker() or abort(_text(403, "sign in with a worker id first"))
+    st = state()
+    at = now()
+    with st.db.write() as s:
+        qt = s.get(QualificationType, type_id)
+        if qt is None or qt.deleted or qt.status != "Active":
+            return _text(404, f"qualification type {type_id} does not exist or is inactive")
+        if request.method == "GET":
+            if qt.test:
+                page = questions.render_form(questions.parse(qt.test), "QUALIFICATION_TEST", "",
+                                             action_path="/worker/qualification", extra_hidden={"typeId": qt.id})
+                return Response(page, content_type="text/html; charset=utf-8")
+            return render_template("request_qual.html", qt=qt)
+        last = s.scalars(select(QualificationRequest).where(QualificationRequest.type_id == qt.id,
+                                                           QualificationRequest.worker_id == worker_id)
+                         .order_by(QualificationRequest.submit_time.desc())).first()
+        if last is not None and (qt.retry_delay is None or at - last.submit_time < qt.retry_delay) and qt.test:
+            return _text(409, "you have already taken this test" + (
+                "" if qt.retry_delay is None else f"; you may retry after {qt.retry_delay} s"))
+        fields = [(k, v) for k, v in request.form.items(multi=True) if k not in ("assignmentId", "typeId")]
+        q = questions.parse(qt.test) if qt.test else None
+        answer = xml_answers.build(fields, q.selection_ids) if q else None
+        req = QualificationRequest(id=new_id(), type_id=qt.id, worker_id=worker_id, answer=answer, submit_time=at)
+        s.add(req)
+        if qt.auto_granted:
+            grant(s, qt.id, worker_id, qt.auto_granted_value, at)
+            req.status = "Accepted"
+        elif qt.answer_key and answer is not None:
+            grant(s, qt.id, worker_id, qual_tests.score(xml_answers.parse(answer), qt.answer_key), at)
+            req.status = "Accepted"
+    return redirect(url_for("worker.home"))
+
+
+@bp.get("/files/<assignment_id>/<question_id>")
+def uploaded_file(assignment_id: str, question_id: str) -> Response:
+    st = state()
+    try:
+        expires = int(request.args.get("expires", "0"))
+    except ValueError:
+        expires = 0
+    want = upload_signature(st.config.secret_key, assignment_id, question_id, expires)
+    if expires < time.time() or not hmac.compare_digest(want, request.args.get("signature", "")):
+        return _text(403, "this file URL has expired or is not valid; ask GetFileUploadURL for a new one")
+    with st.db.read() as s:
+        up = s.get(Upload, (assignment_id, question_id))
+        if up is None:
+            return _text(404, "no such file")
+        return Response(up.data, content_type=up.content_type,
+                        headers={"Content-Disposition": f'attachment; filename="{up.filename}"'})

@@ -1,0 +1,80 @@
+"""Where requests go (sandbox, production, or any endpoint speaking the MTurk API) and how their
+failures read: credentials missing, an endpoint out of reach or an API error become one-line
+`UserError`s, never tracebacks."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from regnet.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
+PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
+SANDBOX_WORKER_URL = "https://workersandbox.mturk.com"
+ENV_ENDPOINT = "AWS_ENDPOINT_URL_MTURK"  # botocore's service-specific endpoint variable
+REGION = "us-east-1"  # the only region MTurk ever ran in
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str
+    label: str  # sandbox | production | custom
+
+    @property
+    def is_production(self) -> bool:
+        return self.endpoint.rstrip("/") == PRODUCTION_URL
+
+
+def resolve_target(sandbox: bool = False, production: bool = False, endpoint_url: str | None = None) -> Target:
+    """``--endpoint-url`` > ``--production`` / ``--sandbox`` > ``AWS_ENDPOINT_URL_MTURK`` > sandbox."""
+    if sum(map(bool, (sandbox, production, endpoint_url))) > 1:
+        raise UserError("--sandbox, --production and --endpoint-url: choose one")
+    if endpoint_url:
+        url = endpoint_url.rstrip("/")
+    elif production:
+        url = PRODUCTION_URL
+    elif sandbox:
+        url = SANDBOX_URL
+    else:
+        url = os.environ.get(ENV_ENDPOINT, "").strip().rstrip("/") or SANDBOX_URL
+    if not url.startswith(("http://", "https://")):
+        raise UserError(f"--endpoint-url: {url!r} is not an http(s) URL")
+    label = "production" if url == PRODUCTION_URL else "sandbox" if url == SANDBOX_URL else "custom"
+    return Target(url, label)
+
+
+def make_client(target: Target, service: str = "mturk"):
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    # Adaptive mode adds client-side rate limiting on top of retries: MTurk throttles bursts of
+    # CreateHIT calls, and a study publishes hundreds of them.
+    cfg = BotoConfig(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60)
+    return boto3.session.Session().client(service, region_name=REGION, endpoint_url=target.endpoint, config=cfg)
+
+
+@contextmanager
+def api_errors(target: Target, what: str):
+    """Turn botocore failures inside the block into one-line errors naming the endpoint."""
+    from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError,
+                                     NoCredentialsError, PartialCredentialsError)
+
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError):
+        raise UserError(f"credentials: no AWS credentials for {target.endpoint} (set AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY or AWS_PROFILE; for the local server, the keys it was given)") from None
+    except EndpointConnectionError:
+        raise UserError(f"{target.endpoint}: cannot reach the MTurk endpoint ({what}); is it running "
+                        "and is the URL right?") from None
+    except ClientError as e:
+        err = e.response.get("Error", {})
+        raise UserError(f"{target.endpoint}: {what} refused: {err.get('Code', '?')}: "
+                        f"{err.get('Message', str(e))}".splitlines()[0]) from None
+    except BotoCoreError as e:
+        raise UserError(f"{target.endpoint}: {what} failed: {str(e).splitlines()[0]}") from None

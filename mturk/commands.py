@@ -1,0 +1,363 @@
+"""Verbs of the human-study stage: build-study, preview-study, publish-hits, collect, approve,
+reject, expire, import-batch, export-batch."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from mturk import client as mclient
+from mturk.study import MAX_AUTO_APPROVAL_S, parse_duration, parse_reward
+from regnet.errors import UserError
+
+
+def _add_target(p: argparse.ArgumentParser, default_note: str) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--sandbox", action="store_true", help=f"the MTurk sandbox ({default_note})")
+    g.add_argument("--production", action="store_true", help="real MTurk (spends money)")
+    g.add_argument("--endpoint-url", metavar="URL",
+                   help="any server speaking the MTurk API, e.g. our eval_server (also: AWS_ENDPOINT_URL_MTURK)")
+
+
+def _target_or_none(args) -> mclient.Target | None:
+    if args.sandbox or args.production or args.endpoint_url:
+        return mclient.resolve_target(args.sandbox, args.production, args.endpoint_url)
+    return None
+
+
+def _client_for(target: mclient.Target):
+    with mclient.api_errors(target, "client set-up"):
+        return mclient.make_client(target)
+
+
+def _qc_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--votes", help="votes table (default DIR/votes.csv, as collect writes it)")
+    p.add_argument("--max-failed-catch", type=int, default=0, help="catch trials an assignment may miss (default 0)")
+    p.add_argument("--max-gold-error-rate", type=float, default=0.5,
+                   help="share of gold trials an assignment may miss (default 0.5)")
+    p.add_argument("--allow-unplayed", action="store_true",
+                   help="do not count answers given before the videos played to the end")
+    p.add_argument("--dry-run", action="store_true", help="list what would be done, send nothing")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("build-study", help="make a human study (trials, HITs, media) from clip manifests",
+                       description="Paired comparisons (missing/redundant/mismatched), real-or-fake and MOS "
+                       "trials with catch and gold trials, packed into HITs; deterministic from --seed.")
+    p.add_argument("--clips", nargs="+", required=True, metavar="CLIPS_CSV", help="clips.csv of each system")
+    p.add_argument("--out", required=True, metavar="DIR", help="study folder to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", help="study name (default: the folder name)")
+    p.add_argument("--protocols", default="pair,real_fake,mos", help="comma list of pair, real_fake, mos")
+    p.add_argument("--questions", default="missing,redundant,mismatched", help="criteria for pair and MOS trials")
+    p.add_argument("--pairs", action="append", metavar="A:B",
+                   help="systems to compare (repeatable; default every pair of non-real systems)")
+    p.add_argument("--real-system", default="real", help="system name of the real sound (default 'real')")
+    p.add_argument("--trials-per-hit", type=int, default=10, help="main trials per HIT (checks come on top)")
+    p.add_argument("--catch-per-hit", type=int, default=1)
+    p.add_argument("--gold-per-hit", type=int, default=1)
+    p.add_argument("--reward", default="0.50", help="US dollars per assignment (default 0.50)")
+    p.add_argument("--assignments", type=int, default=3, help="workers per HIT (default 3, as the paper)")
+    p.add_argument("--assignment-duration", default="1h", help="time a worker has for one HIT (default 1h)")
+    p.add_argument("--lifetime", default="3d", help="how long HITs stay available (default 3d)")
+    p.add_argument("--auto-approve", default="3d", help="auto-approval delay (default 3d)")
+    p.add_argument("--title")
+    p.add_argument("--description")
+    p.add_argument("--keywords")
+    p.set_defaults(func=run_build)
+
+    p = sub.add_parser("preview-study", help="write a study's HIT pages to a folder to look at",
+                       description="Open the pages in a browser: without ?assignmentId=... they show in "
+                       "preview mode (answers disabled), as MTurk shows them before a worker accepts.")
+    p.add_argument("--study", required=True, metavar="DIR")
+    p.add_argument("--out", help="folder for the pages (default DIR/hits)")
+    p.add_argument("--media-base-url", help="URL prefix of the media (default: the study's media folder, relative)")
+    p.set_defaults(func=run_preview)
+
+    p = sub.add_parser("publish-hits", help="create a study's HITs on MTurk or an MTurk-API server",
+                       description="Idempotent: every HIT has a deterministic UniqueRequestToken and a ledger "
+                       "row (DIR/ledger.sqlite); a re-run creates only what is missing.")
+    p.add_argument("--study", required=True, metavar="DIR")
+    _add_target(p, "default")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the cost; send nothing")
+    p.add_argument("--yes-spend-money", action="store_true", help="required with --production")
+    p.add_argument("--max-cost", metavar="USD", help="required with --production: refuse above this amount")
+    p.add_argument("--media-base-url", metavar="URL", help="where DIR/media is served: media URLs become URL/<name>")
+    p.add_argument("--s3-bucket", metavar="BUCKET", help="upload DIR/media to this S3 bucket and use its URLs")
+    p.add_argument("--s3-prefix", help="key prefix in the bucket (default regnet-bench/<study uid>)")
+    p.add_argument("--no-system-quals", action="store_true",
+                   help="omit MTurk's approval-rate, HITs-approved and locale qualifications (lab servers)")
+    p.add_argument("--min-approval-rate", type=int, help="percent (default 95)")
+    p.add_argument("--min-hits-approved", type=int, help="default 1000")
+    p.add_argument("--locale", help="comma list of countries, e.g. US,GB (default US; 'any' drops it)")
+    p.add_argument("--approval-rate-qual-id", help="qualification type id for the approval rate")
+    p.add_argument("--hits-approved-qual-id", help="qualification type id for the number of HITs approved")
+    p.add_argument("--locale-qual-id", help="qualification type id for the locale")
+    p.add_argument("--exclude-qualification", action="append", default=[], metavar="QUAL_ID",
+                   help="keep out workers holding this qualification (DoesNotExist; repeatable)")
+    p.add_argument("--exclude-participants-of", action="append", default=[], metavar="STUDY_DIR",
+                   help="keep out workers of an earlier study published to the same endpoint (repeatable)")
+    p.add_argument("--no-participant-qual", action="store_true",
+                   help="do not create this study's participant qualification")
+    p.set_defaults(func=run_publish)
+
+    p = sub.add_parser("collect", help="fetch submitted assignments into the votes table",
+                       description="Paginated ListAssignmentsForHIT for every HIT in the ledger; re-running adds "
+                       "only new assignments. Workers seen get the study's participant qualification.")
+    p.add_argument("--study", required=True, metavar="DIR")
+    _add_target(p, "default: every endpoint the ledger lists")
+    p.add_argument("--out", help="votes table (default DIR/votes.csv; .parquet works too)")
+    p.set_defaults(func=run_collect)
+
+    p = sub.add_parser("approve", help="approve submitted assignments that pass QC")
+    p.add_argument("--study", required=True, metavar="DIR")
+    _qc_args(p)
+    p.add_argument("--all", action="store_true", help="approve failing assignments too")
+    p.set_defaults(func=run_review, action="approve")
+
+    p = sub.add_parser("reject", help="reject submitted assignments that fail QC (with feedback)")
+    p.add_argument("--study", required=True, metavar="DIR")
+    _qc_args(p)
+    p.set_defaults(func=run_review, action="reject", all=False)
+
+    p = sub.add_parser("expire", help="end a study's HITs now (submitted work can still be collected)")
+    p.add_argument("--study", required=True, metavar="DIR")
+    _add_target(p, "default: every endpoint the ledger lists")
+    p.set_defaults(func=run_expire)
+
+    p = sub.add_parser("import-batch", help="MTurk batch-result CSV or Turkle export -> votes table")
+    p.add_argument("csv", help="batch results CSV (Input.*/Answer.* columns)")
+    p.add_argument("--study", metavar="DIR", help="study folder (default: trial data from the CSV's Input.trials)")
+    p.add_argument("--out", help="votes table to write (default DIR/votes.csv with --study)")
+    p.set_defaults(func=run_import)
+
+    p = sub.add_parser("export-batch", help="votes table -> MTurk batch-result CSV (Approve/Reject from QC)")
+    p.add_argument("--study", metavar="DIR", help="study folder (adds HIT settings; default votes DIR/votes.csv)")
+    p.add_argument("--votes", help="votes table")
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.set_defaults(func=run_export)
+
+
+def _csv_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def run_build(args) -> int:
+    from mturk.trials import StudyOptions, build_study
+
+    pairs = None
+    if args.pairs:
+        pairs = []
+        for item in args.pairs:
+            for pair in _csv_list(item):
+                a, sep, b = pair.partition(":")
+                if not sep or not a or not b:
+                    raise UserError(f"--pairs: {pair!r} is not SYSTEM_A:SYSTEM_B")
+                pairs.append((a, b))
+    opts = StudyOptions(
+        name=args.name or "", seed=args.seed, protocols=tuple(_csv_list(args.protocols)),
+        questions=tuple(_csv_list(args.questions)), pairs=pairs, real_system=args.real_system,
+        trials_per_hit=args.trials_per_hit, catch_per_hit=args.catch_per_hit, gold_per_hit=args.gold_per_hit,
+        reward=parse_reward(args.reward), max_assignments=args.assignments,
+        assignment_duration_s=parse_duration(args.assignment_duration, "--assignment-duration"),
+        lifetime_s=parse_duration(args.lifetime, "--lifetime"),
+        auto_approval_delay_s=parse_duration(args.auto_approve, "--auto-approve", 0, MAX_AUTO_APPROVAL_S))
+    for k in ("title", "description", "keywords"):
+        if getattr(args, k):
+            setattr(opts, k, getattr(args, k))
+    study = build_study(args.clips, args.out, opts)
+    kinds = {}
+    for h in study.hits:
+        kinds[h.kind] = kinds.get(h.kind, 0) + 1
+    print(f"study {study.name}: {len(study.trials)} trials in {len(study.hits)} HITs "
+          f"({', '.join(f'{k} {n}' for k, n in kinds.items())}) -> {args.out}")
+    return 0
+
+
+def run_preview(args) -> int:
+    from mturk.render import write_pages
+    from mturk.study import load_study
+
+    study = load_study(args.study)
+    out = Path(args.out) if args.out else Path(args.study) / "hits"
+    base = args.media_base_url
+    if base is None:
+        base = os.path.relpath(Path(args.study).resolve() / "media", out.resolve())
+    paths = write_pages(study, out, base)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _apply_qual_args(study, args) -> list[str]:
+    q = study.qualifications
+    if args.no_system_quals:
+        q.use_system = False
+    for attr in ("min_approval_rate", "min_hits_approved", "approval_rate_qual_id", "hits_approved_qual_id",
+                 "locale_qual_id"):
+        if getattr(args, attr) is not None:
+            setattr(q, attr, getattr(args, attr))
+    if args.locale is not None:
+        q.locales = [] if args.locale.strip().lower() == "any" else _csv_list(args.locale)
+    if args.no_participant_qual:
+        q.mark_participants = False
+    return list(args.exclude_qualification)
+
+
+def _participant_quals_of(dirs: list[str], target: mclient.Target) -> list[str]:
+    from mturk.ledger import Ledger
+    from mturk.study import load_study
+
+    out = []
+    for d in dirs:
+        other = load_study(d)
+        with Ledger.for_study(d) as led:
+            qid = led.get(target.endpoint, other.name, "participant_qual_id")
+        if not qid:
+            raise UserError(f"--exclude-participants-of {d}: that study has no participant qualification "
+                            f"on {target.endpoint}")
+        out.append(qid)
+    return out
+
+
+def run_publish(args) -> int:
+    from mturk.ledger import Ledger
+    from mturk.publish import (check_spend_guard, estimate_cost, publish, qualification_requirements,
+                               remaining_hits, render_all, resolve_media_base, upload_media)
+    from mturk.study import load_study
+
+    study = load_study(args.study)
+    target = mclient.resolve_target(args.sandbox, args.production, args.endpoint_url)
+    exclude = _apply_qual_args(study, args) + _participant_quals_of(args.exclude_participants_of, target)
+    with Ledger.for_study(args.study) as ledger:
+        todo = remaining_hits(study, ledger, target)
+        cost = estimate_cost(study.reward, study.max_assignments, len(todo))
+        print(f"target: {target.label} ({target.endpoint})")
+        print(f"HITs: {len(study.hits)} in the study, {len(todo)} to create; {study.max_assignments} assignment(s) "
+              f"each at ${cost.reward:.2f} + ${cost.fee:.2f} MTurk fee")
+        print(f"cost: {len(todo)} x {study.max_assignments} x ${cost.reward + cost.fee:.2f} = ${cost.total:.2f}")
+        reqs = qualification_requirements(study.qualifications, exclude)
+        print("qualifications: " + ("; ".join(f"{r['QualificationTypeId']} {r['Comparator']} "
+                                              f"{r.get('IntegerValues') or r.get('LocaleValues') or ''}".strip()
+                                              for r in reqs) or "none")
+              + ("; + this study's participant qualification" if study.qualifications.mark_participants else ""))
+        check_spend_guard(target, cost, args.yes_spend_money, args.max_cost)
+        if args.s3_bucket and args.media_base_url:
+            raise UserError("--s3-bucket and --media-base-url: choose one")
+        if args.dry_run:
+            base = args.media_base_url or (f"https://{args.s3_bucket}.s3.amazonaws.com/..." if args.s3_bucket else
+                                           resolve_media_base(target, None, None))
+            render_all(study, base)  # size checks, so a dry run catches an oversized page
+            print(f"media: {base}/<name>")
+            print("dry run: nothing sent")
+            return 0
+        s3_base = None
+        if args.s3_bucket:
+            s3 = _s3_client(target)
+            s3_base = upload_media(study, s3, args.s3_bucket, args.s3_prefix or f"regnet-bench/{study.uid}")
+        base = resolve_media_base(target, args.media_base_url, s3_base)
+        questions = render_all(study, base)
+        print(f"media: {base}/<name>")
+        if not todo:
+            print("nothing to create: every HIT is in the ledger")
+            return 0
+        client = _client_for(target)
+        res = publish(study, client, target, ledger, questions, exclude)
+    print(f"created {len(res.created)} HIT(s), {res.skipped} already there; HIT type {res.hit_type_id}")
+    if target.label == "sandbox":
+        print(f"{mclient.SANDBOX_WORKER_URL}/projects/{res.hit_type_id}/tasks")
+    elif target.label == "production":
+        print(f"https://worker.mturk.com/projects/{res.hit_type_id}/tasks")
+    return 0
+
+
+def _s3_client(target: mclient.Target):
+    import boto3
+
+    with mclient.api_errors(target, "S3 client set-up"):
+        return boto3.session.Session().client("s3")
+
+
+def run_collect(args) -> int:
+    from mturk.collect import collect
+    from mturk.ledger import Ledger
+    from mturk.study import load_study
+
+    study = load_study(args.study)
+    out = Path(args.out) if args.out else Path(args.study) / "votes.csv"
+    with Ledger.for_study(args.study) as ledger:
+        res = collect(study, ledger, _client_for, out, _target_or_none(args))
+    print(f"{res.hits} HIT(s): {res.seen_assignments} assignment(s) seen, {res.new_assignments} new, "
+          f"{res.new_votes} vote(s) added -> {out}")
+    if res.marked_workers:
+        print(f"{res.marked_workers} worker(s) given the participant qualification")
+    return 0
+
+
+def run_review(args) -> int:
+    from mturk.collect import apply_review, review_plan
+    from mturk.ledger import Ledger
+    from mturk.qc import QCRules
+    from mturk.study import load_study
+    from mturk.votes import read_votes
+
+    study = load_study(args.study)
+    votes = read_votes(args.votes or Path(args.study) / "votes.csv")
+    rules = QCRules(max_failed_catch=args.max_failed_catch, max_gold_error_rate=args.max_gold_error_rate,
+                    require_played=not args.allow_unplayed)
+    with Ledger.for_study(args.study) as ledger:
+        plan = review_plan(study, ledger, votes, rules, approve_all=args.all)
+        todo = plan.approve if args.action == "approve" else plan.reject
+        for v in todo:
+            print(f"{args.action} {v.assignment_id} worker {v.worker_id}: "
+                  f"{'; '.join(v.reasons) if v.reasons else 'passed QC'}")
+        if args.dry_run:
+            print(f"dry run: {len(todo)} assignment(s) would be {_past(args.action)}; nothing sent")
+            return 0
+        n = apply_review(todo, args.action, ledger, _client_for)
+    other = len(plan.reject if args.action == "approve" else plan.approve)
+    print(f"{n} assignment(s) {_past(args.action)}; {other} left for "
+          f"{'reject' if args.action == 'approve' else 'approve'}; {plan.already_reviewed} already reviewed")
+    return 0
+
+
+def _past(action: str) -> str:
+    return {"approve": "approved", "reject": "rejected"}[action]
+
+
+def run_expire(args) -> int:
+    from mturk.collect import expire
+    from mturk.ledger import Ledger
+    from mturk.study import load_study
+
+    study = load_study(args.study)
+    with Ledger.for_study(args.study) as ledger:
+        n = expire(study, ledger, _client_for, _target_or_none(args))
+    print(f"{n} HIT(s) expired; run collect for work already submitted")
+    return 0
+
+
+def run_import(args) -> int:
+    from mturk.batch_csv import votes_from_batch_csv
+    from mturk.votes import write_votes
+
+    if not args.out and not args.study:
+        raise UserError("--out: where to write the votes (or give --study to write DIR/votes.csv)")
+    votes = votes_from_batch_csv(args.csv, args.study)
+    out = Path(args.out) if args.out else Path(args.study) / "votes.csv"
+    write_votes(out, votes)
+    print(f"{votes['assignment_id'].nunique()} assignment(s), {len(votes)} vote(s) -> {out}")
+    return 0
+
+
+def run_export(args) -> int:
+    from mturk.batch_csv import export_batch_csv
+    from mturk.votes import read_votes
+
+    if not args.votes and not args.study:
+        raise UserError("--votes: which votes table to export (or --study DIR for DIR/votes.csv)")
+    votes = read_votes(args.votes or Path(args.study) / "votes.csv")
+    out = export_batch_csv(votes, args.out, args.study)
+    print(out)
+    return 0

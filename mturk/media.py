@@ -1,0 +1,86 @@
+"""The files in a study's ``media/`` folder: clips linked or copied under opaque names, and the
+derived clips the checks need (picture without sound; picture with another video's sound).
+
+Derived clips are stream copies made by ffmpeg (no re-encoding), so they are fast and keep the
+codec of the source clip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from regnet.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MediaJob:
+    """How to make ``name``: op is ``link`` (the clip itself), ``silent`` (drop the audio) or
+    ``mux`` (picture of ``source``, sound of ``audio_from``)."""
+
+    name: str
+    op: str
+    source: Path
+    audio_from: Path | None = None
+
+
+def opaque_name(salt: str, *parts: str, suffix: str = ".mp4") -> str:
+    """A name that reveals nothing about system or video but is stable for a given study seed."""
+    digest = hashlib.sha256("\x1f".join((salt,) + parts).encode()).hexdigest()[:20]
+    return f"{digest}{suffix}"
+
+
+def ffmpeg_exe() -> str:
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        raise UserError("ffmpeg: not found (install ffmpeg or the imageio-ffmpeg package)") from None
+
+
+def make_media(jobs: list[MediaJob], media_dir: Path) -> None:
+    media_dir.mkdir(parents=True, exist_ok=True)
+    todo = [j for j in jobs if not (media_dir / j.name).exists()]
+    for job in todo:
+        if job.op == "link":
+            try:
+                os.link(job.source, media_dir / job.name)
+            except OSError:  # another file system, or links not allowed
+                shutil.copy2(job.source, media_dir / job.name)
+    derived = [j for j in todo if j.op != "link"]
+    if derived:
+        exe = ffmpeg_exe()
+        # Each call is a short stream copy dominated by process start-up: run a few at once.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda j: _derive(exe, j, media_dir / j.name), derived))
+    log.info("media: %d file(s) in %s", len(jobs), media_dir)
+
+
+def _derive(exe: str, job: MediaJob, out: Path) -> None:
+    tmp = out.with_name(out.stem + ".part" + out.suffix)
+    if job.op == "silent":
+        cmd = [exe, "-y", "-loglevel", "error", "-i", str(job.source), "-map", "0:v:0", "-c", "copy",
+               "-an", str(tmp)]
+    elif job.op == "mux":
+        cmd = [exe, "-y", "-loglevel", "error", "-i", str(job.source), "-i", str(job.audio_from),
+               "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-shortest", str(tmp)]
+    else:
+        raise ValueError(job.op)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise UserError(f"{job.source}: ffmpeg could not make a check clip ({last})")
+    tmp.replace(out)

@@ -1,0 +1,87 @@
+"""Verb `simulate-raters`: bots that take HITs on the local server like people and answer from the
+objective metrics with noise (for demonstrations and the end-to-end test; every answer is labelled
+simulated)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import pandas as pd
+
+from regnet.commands.common import add_config_args, config_from_args
+from regnet.commands.evaluate import data_config_for_clips
+from regnet.errors import UserError
+from regnet.metrics.evaluate import EvaluateOptions
+from regnet.metrics.references import REFERENCES
+from regnet.simulate.client import run_bots, trial_view
+from regnet.simulate.decide import MetricTable, RaterParams
+from regnet.simulate.sources import metrics_from_clips, metrics_from_study, metrics_from_table
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate-raters", help="bots that take HITs over HTTP and answer from the metrics (labelled simulated)",
+        description="Simulated raters SIM-<seed>-<k> take every available HIT on the local server "
+        "through the worker pages (list, accept, HIT page, submit) and answer from the objective "
+        "metrics of the clips with logistic noise. Their answers carry simulated=1; collect and "
+        "report label them.")
+    p.add_argument("--endpoint-url", required=True, help="local server URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("--study", required=True, help="study folder (study.json, trials.csv)")
+    p.add_argument("--n", type=int, default=3, help="number of simulated raters (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed; rater k is SIM-<seed>-<k>")
+    p.add_argument("--noise", type=float, default=0.1,
+                   help="logistic temperature in metric-score units (0 = always the metric's answer)")
+    p.add_argument("--check-accuracy", type=float, default=0.95,
+                   help="probability of answering a gold/catch trial correctly (default 0.95)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--metrics", help="per-clip metrics from evaluate (objective_clips.csv); fastest")
+    src.add_argument("--clips", nargs="+", metavar="CLIPS_CSV",
+                     help="clips.csv of the study's systems (with the real one): metrics are measured now. "
+                     "Without --metrics or --clips the clips the study shows are measured")
+    p.add_argument("--manifest", help="dataset manifest: real audio / clean track / event times")
+    p.add_argument("--reference", choices=REFERENCES, default="real",
+                   help="when measuring now: compare to the real sound (default) or the clean track")
+    p.add_argument("--max-hits", type=int, help="at most this many HITs per rater")
+    add_config_args(p)
+    p.set_defaults(func=run)
+
+
+def _metrics(args: argparse.Namespace, study) -> tuple[pd.DataFrame, float]:
+    opts = EvaluateOptions(reference=args.reference, real_system=study.real_system)
+    if args.metrics:
+        df, seconds = metrics_from_table(args.metrics)
+        return df, seconds or config_from_args(args).data.clip_seconds
+    if args.clips:
+        cfg = data_config_for_clips(args, args.clips)
+        return metrics_from_clips(args.clips, cfg, opts, args.manifest), cfg.clip_seconds
+    explicit = bool(args.config or args.preset or args.overrides)
+    return metrics_from_study(study, config_from_args(args).data, opts, args.manifest, not explicit)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mturk.study import load_study
+
+    study = load_study(args.study)
+    try:
+        params = RaterParams(noise=args.noise, check_accuracy=args.check_accuracy)
+    except ValueError as e:
+        raise UserError(f"--noise/--check-accuracy: {e}") from None
+    per_clip, clip_seconds = _metrics(args, study)
+    trials = {t.trial_id: trial_view(t) for t in study.trials}
+    results = run_bots(args.endpoint_url, trials, MetricTable(per_clip), args.n, args.seed, params,
+                       clip_seconds=clip_seconds, max_hits=args.max_hits)
+    for r in results:
+        print(f"{r.worker_id}\t{len(r.submitted)} HITs\t{r.answers} answers\t{len(r.skipped)} skipped")
+    skipped = [(r.worker_id, h, why) for r in results for h, why in r.skipped]
+    if skipped:
+        log.warning("skipped HITs:\n%s", "\n".join(f"  {w} {h}: {why}" for w, h, why in skipped))
+    if skipped and not any(r.submitted for r in results):
+        raise UserError(f"--endpoint-url: no HIT could be taken at {args.endpoint_url} "
+                        f"({len(skipped)} skipped, e.g. {skipped[0][1]}: {skipped[0][2]})")
+    if not skipped and not any(r.submitted for r in results):
+        # A re-run after every assignment is done has nothing to do; that is not a failure.
+        log.warning("no HIT left for the simulated raters at %s", args.endpoint_url)
+    return 0

@@ -1,0 +1,76 @@
+"""Dense optical flow between consecutive resampled frames (OpenCV).
+
+Methods: ``tvl1`` (TV-L1, what the authors use; needs opencv-contrib's ``cv2.optflow``),
+``farneback`` (in every OpenCV build, ~30x faster on CPU) and ``auto`` = TV-L1 where the installed
+OpenCV has it, Farneback otherwise. Measured on this project's 2-core CPU at 340x256: TV-L1 about
+0.6 s per frame pair (~2 min per 10 s clip), Farneback about 0.02 s; hence the ``small`` and
+``tiny`` presets choose Farneback at half size, while the paper preset keeps ``auto``.
+
+Flow is clipped to ``±bound`` pixels (20, as the authors). Step ``k`` holds the flow from frame
+``k`` to frame ``k + 1``; the last step repeats the last flow so there is one flow per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from regnet.errors import UserError
+
+log = logging.getLogger(__name__)
+
+FLOW_METHODS = ("auto", "tvl1", "farneback")
+
+
+def tvl1_available() -> bool:
+    return hasattr(cv2, "optflow") and hasattr(cv2.optflow, "DualTVL1OpticalFlow_create")
+
+
+def resolve_flow_method(name: str) -> str:
+    """'auto' -> the method actually used here; an unknown or unavailable one is a `UserError`."""
+    if name not in FLOW_METHODS:
+        raise UserError(f"data.flow_method: '{name}' is not one of {', '.join(FLOW_METHODS)}")
+    if name == "auto":
+        return "tvl1" if tvl1_available() else "farneback"
+    if name == "tvl1" and not tvl1_available():
+        raise UserError("data.flow_method: tvl1 needs opencv-contrib (cv2.optflow); "
+                        "use farneback or auto")
+    return name
+
+
+class FlowComputer:
+    """Holds the (reusable) OpenCV solver for one method."""
+
+    def __init__(self, method: str, bound: float):
+        self.method = resolve_flow_method(method)
+        self.bound = float(bound)
+        self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create() if self.method == "tvl1" else None
+
+    def pair(self, prev_gray: np.ndarray, next_gray: np.ndarray) -> np.ndarray:
+        """Flow [H, W, 2] (dx, dy in pixels) from ``prev_gray`` to ``next_gray``, clipped."""
+        if self._tvl1 is not None:
+            flow = self._tvl1.calc(prev_gray, next_gray, None)
+        else:
+            flow = cv2.calcOpticalFlowFarneback(prev_gray, next_gray, None, pyr_scale=0.5, levels=3,
+                                                winsize=15, iterations=3, poly_n=5, poly_sigma=1.2,
+                                                flags=0)
+        return np.clip(flow, -self.bound, self.bound)
+
+    def frames(self, frames: np.ndarray) -> np.ndarray:
+        """Flow per step for RGB frames [N, H, W, 3] uint8 -> [N, H, W, 2] float16 (N >= 2)."""
+        if len(frames) < 2:
+            raise ValueError("optical flow needs at least 2 frames")
+        gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+        n, h, w = len(frames), gray[0].shape[0], gray[0].shape[1]
+        # float16 halves memory (215 x 256 x 340 x 2); its 0.01 px resolution at +-20 is plenty.
+        out = np.empty((n, h, w, 2), dtype=np.float16)
+        for k in range(n - 1):
+            out[k] = self.pair(gray[k], gray[k + 1])
+        out[n - 1] = out[n - 2]
+        return out
+
+
+def compute_flow(frames: np.ndarray, method: str = "auto", bound: float = 20.0) -> np.ndarray:
+    return FlowComputer(method, bound).frames(frames)

@@ -1,0 +1,1 @@
+"""Clips for human and objective evaluation: RegNet generation, importing other systems' output."""

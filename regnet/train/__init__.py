@@ -1,0 +1,1 @@
+"""Training RegNet: dataset over manifest + feature cache, losses, trainer, checkpoints, DDP."""

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import html5lib
+import pytest
+from test_mturk_fixtures import build_small_study, make_manifests
+
+from mturk.render import MAX_QUESTION_BYTES, html_question, render_hit, write_pages
+from mturk.study import HitSpec, Trial
+from regnet.cli import main
+from regnet.errors import UserError
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("render")
+    clips = make_manifests(root / "clips", n_videos=6)
+    return build_small_study(clips, root / "study", trials_per_hit=2)
+
+
+def _hit(study, kind):
+    return next(h for h in study.hits if h.kind == kind)
+
+
+def test_page_markup_contract_and_validity(study):
+    for kind in ("pair", "real_fake", "mos"):
+        hit = _hit(study, kind)
+        html = render_hit(study, hit, "https://media.example/m")
+        # Strict HTML5 parse: any parse error raises.
+        html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(html)
+        assert len(html_question(html).encode()) <= MAX_QUESTION_BYTES
+        doc = html5lib.parse(html, namespaceHTMLElements=False)
+        sets = doc.findall(".//fieldset")
+        assert [f.get("data-trial-id") for f in sets] == hit.trial_ids
+        for f in sets:
+            t = study.trial(f.get("data-trial-id"))
+            assert (f.get("class"), f.get("data-kind"), f.get("data-question")) == ("trial", t.kind, t.question)
+            roles = [v.get("data-role") for v in f.findall(".//video")]
+            assert roles == (["left", "right"] if kind == "pair" else ["single"])
+            for v in f.findall(".//video"):
+                assert v.get("src") == "https://media.example/m/" + (
+                    t.left_media if v.get("data-role") in ("left", "single") else t.right_media)
+            values = sorted(i.get("value") for i in f.findall(".//input[@type='radio']"))
+            assert values == sorted({"pair": ["left", "right"], "real_fake": ["real", "fake"],
+                                     "mos": list("12345")}[kind])
+            assert all(i.get("name") == t.trial_id for i in f.findall(".//input[@type='radio']"))
+            hidden = {i.get("name") for i in f.findall(".//input[@type='hidden']")}
+            assert hidden == {f"{t.trial_id}__played", f"{t.trial_id}__plays"}
+        names = {i.get("name") for i in doc.findall(".//form/input")}
+        assert {"assignmentId", "time_on_page_s", "hidden_s"} <= names
+        refs = [v.get("data-role") for v in doc.findall(".//section[@class='references']//video")]
+        assert refs == (["ref1", "ref5"] if kind == "mos" else [])
+        # No system names, no source paths: only opaque media names ("real" is an ordinary word here).
+        low = html.lower()
+        assert "regnet" not in low and "baseline" not in low and ".mp4" in low
+        assert not any(str(study.trial(t).left_clip) in html for t in hit.trial_ids)
+
+
+def test_oversized_page_is_refused(study):
+    trials = [Trial(trial_id=f"t{i:04d}", kind="pair", question="missing", role="main", video_id=f"v{i}",
+                    class_name="c", left_system="a", left_clip="", left_media=f"{i:020d}l.mp4",
+                    right_system="b", right_media=f"{i:020d}r.mp4") for i in range(200)]
+    big = type(study)(**{**study.__dict__, "trials": trials,
+                         "hits": [HitSpec("h9999", "pair", [t.trial_id for t in trials])]})
+    with pytest.raises(UserError, match="64 KB"):
+        render_hit(big, big.hits[0], "https://m.example")
+
+
+def test_preview_study_verb(study, tmp_path, capsys):
+    assert main(["preview-study", "--study", str(study.directory), "--out", str(tmp_path / "pages")]) == 0
+    pages = sorted((tmp_path / "pages").glob("*.html"))
+    assert [p.stem for p in pages] == [h.local_id for h in study.hits]
+    assert "../" in pages[0].read_text()  # relative media path back to the study folder
+    assert capsys.readouterr().out.count(".html") == len(study.hits)
+
+
+class _Host(BaseHTTPRequestHandler):
+    """A minimal page host standing in for MTurk/the local server: the HIT page at /task, media
+    at /media/<name>, and the form post at /mturk/externalSubmit recorded for the test."""
+
+    pages: dict = {}
+    media_dir = None
+    posts: list = []
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        path = urllib.parse.urlparse(self.path).path
+        if path.startswith("/task/"):
+            body, ctype = self.pages[path[6:]].encode(), "text/html; charset=utf-8"
+        elif path.startswith("/media/") and (self.media_dir / path[7:]).is_file():
+            body, ctype = (self.media_dir / path[7:]).read_bytes(), "video/mp4"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0))
+        self.posts.append((self.path, urllib.parse.parse_qs(self.rfile.read(n).decode(), keep_blank_values=True)))
+        body = b"<!DOCTYPE html><title>ok</title><p>submitted</p>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.browser
+def test_hit_page_in_headless_chromium(study, chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    _Host.pages = {k: render_hit(study, _hit(study, k), "/media") for k in ("pair", "mos")}
+    _Host.media_dir = study.directory / "media"
+    _Host.posts = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Host)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            # Preview: MTurk's placeholder assignment id; answers and submit stay disabled.
+            page.goto(f"{base}/task/pair?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+            assert page.is_visible("#preview-banner")
+            assert page.is_disabled("#submitButton")
+            assert page.eval_on_selector_all("input[type=radio]", "els => els.every(e => e.disabled)")
+
+            for kind, answer in (("pair", "left"), ("mos", "4")):
+                hit = _hit(study, kind)
+                page.goto(f"{base}/task/{kind}?assignmentId=A-{kind}&hitId=H1&workerId=W1&turkSubmitTo={base}")
+                assert not page.is_visible("#preview-banner")
+                # Answers stay locked before playback, and an early submit is refused.
+                assert page.eval_on_selector_all("input[type=radio]", "els => els.every(e => e.disabled)")
+                page.click("#submitButton")
+                assert "Play every video" in page.inner_text("#submit-msg")
+                if kind == "mos":
+                    # Trial videos alone are not enough: the two references must be played too.
+                    page.evaluate("Promise.all([...document.querySelectorAll('fieldset video')].map(v => "
+                                  "{v.muted = true; return v.play();}))")
+                    page.wait_for_function("[...document.querySelectorAll('fieldset video')].every(v => v.ended)")
+                    assert page.eval_on_selector_all("input[type=radio]", "els => els.every(e => e.disabled)")
+                page.evaluate("Promise.all([...document.querySelectorAll('video')].map(v => "
+                              "{v.muted = true; return v.play();}))")
+                page.wait_for_function("[...document.querySelectorAll('input[type=radio]')].every(e => !e.disabled)",
+                                       timeout=20000)
+                for tid in hit.trial_ids:
+                    page.check(f"input[name='{tid}'][value='{answer}']")
+                with page.expect_navigation():
+                    page.click("#submitButton")
+                path, form = _Host.posts[-1]
+                assert path == "/mturk/externalSubmit"
+                assert form["assignmentId"] == [f"A-{kind}"]
+                for tid in hit.trial_ids:
+                    assert form[tid] == [answer]
+                    assert form[f"{tid}__played"] == ["1"]
+                    assert int(form[f"{tid}__plays"][0]) >= 1
+                assert float(form["time_on_page_s"][0]) > 0
+                assert float(form["hidden_s"][0]) >= 0
+                assert "simulated" not in form
+            browser.close()
+    finally:
+        server.shutdown()
