@@ -33,7 +33,7 @@ def synthetic_votes(n_votes: int, seed: int = 0, votes_per_item: int = 3) -> pd.
             "kind": kind, "trial_id": [f"{kind[:2]}{i}" for i in item],
             "worker_id": [f"W{w}" for w in rng.integers(0, n_workers, n)],
             "video_id": [f"v{i // 4}" for i in item],
-            "class": np.array(["dog", "drum", "fireworks"])[item % 3],
+            "class": np.array(["dog", "drum", "fireworks"])[(item // 3) % 3],
         })
         if kind == "pair":
             d["question"] = np.array(qs)[item % 3]
@@ -54,7 +54,9 @@ def synthetic_votes(n_votes: int, seed: int = 0, votes_per_item: int = 3) -> pd.
             d["answer"] = np.clip(np.rint(base + rng.normal(0, 1, n)), 1, 5).astype(int).astype(str)
         rows.append(d)
     df = pd.concat(rows, ignore_index=True)
-    df["assignment_id"] = [f"A{w}_{i // 30}" for i, w in enumerate(df["worker_id"])]
+    # 30 consecutive rows of one worker form an assignment (a worker's repeat of a trial is then
+    # a counted "repeat rater" exclusion, as in real data).
+    df["assignment_id"] = df["worker_id"] + "_" + (df.groupby("worker_id").cumcount() // 30).astype(str)
     df["hit_id"] = "H"
     gold = df.drop_duplicates("assignment_id").copy()
     gold["trial_role"] = "gold"

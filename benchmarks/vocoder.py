@@ -70,8 +70,6 @@ def cached_rate(sampler, m: WaveNet, B: int, steps: int, dev: torch.device) -> f
 
 def generate_stages(dev: torch.device) -> dict[str, float]:
     """Seconds for one 10 s clip per stage (paper geometry, simple backbone, Griffin-Lim)."""
-    import numpy as np
-
     from regnet.cli import main
     from regnet.data.manifest import read_manifest
     from regnet.generate import generate_clips
@@ -89,7 +87,6 @@ def generate_stages(dev: torch.device) -> dict[str, float]:
                             batch_size=1)
     assert report.generated, report.failed
     n = len(rows)
-    del np
     return {k: v / n for k, v in report.stage_seconds.items()}
 
 
@@ -123,8 +120,7 @@ def main() -> None:
         best = max(ref, fast)
         print(f"batch {B:3d}: naive {naive:9.0f} samples/s | reference (cached) {ref:9.0f} | "
               f"fast (cached{', graph' if dev.type == 'cuda' else ''}, {args.dtype}) {fast:9.0f} | "
-              f"s per 10 s clip (best cached): {220500 * B / best / B:8.1f} per clip at batch {B} -> "
-              f"{220500 / best:.2f} s/clip amortised")
+              f"best cached: {220500 * B / best:.1f} s per batch of 10 s clips = {220500 / best:.2f} s per clip")
         if B == args.batches[0]:
             best_b1, naive_b1 = best, naive
     if not args.no_generate:

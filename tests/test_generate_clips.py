@@ -174,3 +174,23 @@ def test_import_real_packages_each_videos_own_sound(run, tmp_path):
         n = len(got)
         assert abs(n / 22050 - probe(rows[c.video_id].video_path).duration_s) <= 1 / 21.5
         assert np.max(np.abs(got - own[:n])) < 1e-3  # 16-bit rounding only
+
+
+def test_generate_with_a_wavenet_vocoder_records_it(run, tmp_path):
+    from regnet.vocoder.checkpoint import save_vocoder
+    from regnet.vocoder.wavenet import WaveNet
+
+    cfg = preset("tiny")
+    cfg.vocoder.layers, cfg.vocoder.stacks = 2, 1  # sampling 27,562 steps: the fewer layers the better
+    torch.manual_seed(0)
+    voc = tmp_path / "wavenet_strike.pt"
+    save_vocoder(voc, WaveNet(cfg.vocoder), cfg.data, "strike", 0)
+    report = generate_clips(run / "regnet.pt", run / "synth" / "manifest.csv", tmp_path / "out", vocoder=voc,
+                            split="test", features_dir=run / "features")
+    assert report.generated == ["strike_001"] and report.vocoder == f"wavenet:{voc}"
+    (c,) = read_clips(tmp_path / "out" / "clips.csv")
+    assert c.vocoder == f"wavenet:{voc}"
+    info = probe(c.clip_path)
+    assert info.has_video and info.has_audio and abs(info.duration_s - 1.25) <= 1 / 21.5
+    wav, _ = sf.read(c.wav_path)
+    assert np.std(wav) > 1e-3  # a random WaveNet makes noise, not silence

@@ -10,7 +10,7 @@ from test_mturk_fixtures import build_small_study, make_manifests, stubbed_clien
 
 from mturk import client as mclient
 from mturk.answers import parse_question_form_answers
-from mturk.batch_csv import export_batch_csv, votes_from_batch_csv
+from mturk.batch_csv import votes_from_batch_csv
 from mturk.client import SANDBOX_URL
 from mturk.ledger import Ledger
 from mturk.qc import QCRules, assess, check_passed

@@ -8,7 +8,7 @@ import html5lib
 import pytest
 from test_mturk_fixtures import build_small_study, make_manifests
 
-from mturk.render import MAX_QUESTION_BYTES, html_question, render_hit, write_pages
+from mturk.render import MAX_QUESTION_BYTES, html_question, render_hit
 from mturk.study import HitSpec, Trial
 from regnet.cli import main
 from regnet.errors import UserError

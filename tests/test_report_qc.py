@@ -124,3 +124,10 @@ def test_everything_dropped_is_an_error_naming_the_rules():
     df = votes().assign(played_to_end=False)
     with pytest.raises(UserError, match="no main-trial vote left after QC.*playback"):
         build_report(df, "v", None, ReportOptions())
+
+
+def test_wrong_database_is_one_line(tmp_path):
+    pytest.importorskip("eval_server.export")
+    with pytest.raises(UserError, match="not a readable regnet-bench server database") as e:
+        load_votes(db_url=f"sqlite:///{tmp_path / 'other.sqlite'}")
+    assert "\n" not in str(e.value)

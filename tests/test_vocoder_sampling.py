@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from regnet.config import VocoderConfig, preset
+from regnet.config import VocoderConfig
 from regnet.vocoder.mixture import mol_log_prob, sample_mol
 from regnet.vocoder.sampler import FastSampler, ReferenceSampler, UniformStream, naive_sample
 from regnet.vocoder.wavenet import WaveNet, receptive_field, shift_right

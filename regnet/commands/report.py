@@ -134,8 +134,8 @@ def register(subparsers) -> None:
     p.add_argument("--real-system", metavar="NAME",
                    help="name of the real-sound system, the ceiling in Table II (default: the "
                    "study's, else real)")
-    p.add_argument("--mixed-max-votes", type=int, default=1000, metavar="N",
-                   help="fit mixed models only up to N votes per model (default 1000; larger "
+    p.add_argument("--mixed-max-votes", type=int, default=2000, metavar="N",
+                   help="fit mixed models only up to N votes per model (default 2000; larger "
                    "fits are slow in statsmodels)")
     p.add_argument("--title", default="regnet-bench human evaluation")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")

@@ -24,9 +24,10 @@ class ReportOptions:
     rules: QCRules = field(default_factory=QCRules)
     real_system: str = "real"
     # statsmodels' crossed-effects fits (VB for the logistic model, REML for MixedLM) grow
-    # roughly with votes x (raters + items): ~2 s at 300 votes, a minute at 1,700 on 2 cores.
-    # Past this many votes per model the table says why no mixed model was fitted.
-    mixed_max_votes: int = 1000
+    # roughly with votes x (raters + items): about 1 s at 550 votes and 4 s at 1,700 on a
+    # busy 2-core machine, minutes beyond. Past this many votes per model the table says why no
+    # mixed model was fitted.
+    mixed_max_votes: int = 2000
     plots: bool = True
     title: str = "regnet-bench human evaluation"
     command: str = ""

@@ -126,7 +126,14 @@ def load_votes(votes: str | Path | None = None, db_url: str | None = None,
                             "installed") from None
         import tempfile
 
-        frame = batch_results_frame(db_url)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            frame = batch_results_frame(db_url)
+        except SQLAlchemyError as e:
+            first = str(e.orig if getattr(e, "orig", None) else e).splitlines()[0]
+            raise UserError(f"{db_url}: not a readable regnet-bench server database ({first})") \
+                from None
         if frame is None or len(frame) == 0:
             raise UserError(f"{db_url}: the database holds no submitted assignments")
         # The server exports in MTurk batch layout; one converter keeps both paths identical.

@@ -232,12 +232,15 @@ class FastSampler:
         self._delays = delays  # [L, k]
         self._graph_key = None
 
-    def _frames_per_chunk(self, B: int) -> int:
+    MAX_CHUNK_FRAMES = 32
+
+    def _frames_per_chunk(self, B: int, n_frames: int) -> int:
         if self.chunk_frames:
-            return self.chunk_frames
+            return min(self.chunk_frames, n_frames)
         p = self.packed
         per_frame = self.model.hop * B * p.n_layers * p.gate * p.cond_w.element_size()
-        return max(1, self.cond_budget // max(1, per_frame))
+        # Bounded by memory, and by a cap: past a few thousand steps a larger GEMM gains nothing.
+        return max(1, min(self.cond_budget // max(1, per_frame), self.MAX_CHUNK_FRAMES, n_frames))
 
     def _alloc(self, B: int, n: int, dev: torch.device, record: bool) -> None:
         p = self.packed
@@ -298,7 +301,8 @@ class FastSampler:
         """Same contract as `ReferenceSampler.run`."""
         B, dev = mel.shape[0], mel.device
         hop = self.model.hop
-        fpc = self._frames_per_chunk(B)
+        n_frames = math.ceil(n_samples / hop)
+        fpc = self._frames_per_chunk(B, n_frames)
         n_chunk = fpc * hop
         graph = (self.use_graph if self.use_graph is not None else dev.type == "cuda") and teacher is None \
             and not record and dev.type == "cuda"
@@ -315,7 +319,6 @@ class FastSampler:
         if graph and self.graph is None:
             self._capture()
         outs, params = [], []
-        n_frames = math.ceil(n_samples / hop)
         for f0 in range(0, n_frames, fpc):
             f1 = f0 + fpc
             c = upsample_window(self.model, mel, f0, f1)
