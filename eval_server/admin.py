@@ -47,10 +47,11 @@ def overview() -> Response | str:
         for a in s.scalars(select(Assignment).where(Assignment.status.in_(("Submitted", "Approved", "Rejected")))):
             per_worker[a.worker_id][a.status] += 1
     studies: dict[str, dict] = {}
+    # A study is published as one HIT type (the publisher's annotations are per HIT), so group by type.
     for h in hits:
-        key = h.annotation or types[h.hit_type_id].title
-        st = studies.setdefault(key, {"name": key, "annotation": h.annotation, "hits": 0, "max": 0, "pending": 0,
-                                      "submitted": 0, "completed": 0})
+        ht = types[h.hit_type_id]
+        st = studies.setdefault(ht.id, {"name": ht.title, "hit_type_id": ht.id, "hits": 0, "max": 0, "pending": 0,
+                                        "submitted": 0, "completed": 0})
         c = counts[h.id]
         st["hits"] += 1
         st["max"] += h.max_assignments
@@ -66,8 +67,9 @@ def export_csv() -> Response:
     if not _authorised():
         return _refuse()
     annotation = request.args.get("annotation")
-    df = batch_results_frame(state().db, annotation=annotation, hit_type_id=request.args.get("hitTypeId") or None)
-    name = "batch_results" + (f"_{annotation}" if annotation else "") + ".csv"
+    hit_type_id = request.args.get("hitTypeId") or None
+    df = batch_results_frame(state().db, annotation=annotation, hit_type_id=hit_type_id)
+    name = "batch_results" + "".join(f"_{x}" for x in (hit_type_id, annotation) if x) + ".csv"
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
     return Response(df.to_csv(index=False), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import (Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
                         create_engine, event, select, text)
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -274,10 +274,10 @@ class Database:
             with self.engine.connect() as conn:
                 conn.execution_options(regnet_write=True)
                 with conn.begin():
-                    if not self.is_sqlite:
-                        # Two processes starting at once on a fresh database must not both create it.
-                        conn.execute(text("SELECT pg_advisory_xact_lock(724031)")) \
-                            if conn.dialect.name == "postgresql" else None
+                    if conn.dialect.name == "postgresql":
+                        # Two processes starting at once on a fresh database must not both create it
+                        # (SQLite's BEGIN IMMEDIATE already serialises them).
+                        conn.execute(text("SELECT pg_advisory_xact_lock(724031)"))
                     Meta.__table__.create(conn, checkfirst=True)
                     row = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).first()
                     if row is None:

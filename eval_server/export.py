@@ -39,13 +39,14 @@ def _rate(rows: list[Assignment], since: float | None) -> str:
 
 
 def batch_results_frame(db_url: str | Database, *, hit_type_id: str | None = None, annotation: str | None = None,
-                        hit_ids: Iterable[str] | None = None,
+                        annotation_prefix: str | None = None, hit_ids: Iterable[str] | None = None,
                         statuses: Iterable[str] = ("Submitted", "Approved", "Rejected")) -> pd.DataFrame:
     """One row per assignment with MTurk's batch-result columns (`HITId ... WorkTimeInSeconds`, the
     approval rates, `Input.<layout parameter>`, `Answer.<form field>`, `Approve`, `Reject`).
 
-    Times are strings in MTurk's batch format (UTC); `WorkTimeInSeconds` is an integer. Filters:
-    a HIT type, a RequesterAnnotation (the publisher puts the study name there), or explicit HIT ids.
+    Times are strings in MTurk's batch format (UTC); `WorkTimeInSeconds` is an integer. Filters (all
+    optional, combined): a HIT type, a RequesterAnnotation or its prefix (our publisher annotates each
+    HIT with `rb-<study uid>-<hit>`, so `annotation_prefix="rb-<uid>-"` selects a study), HIT ids.
     """
     db = db_url if isinstance(db_url, Database) else Database(db_url)
     at = time.time()
@@ -56,6 +57,8 @@ def batch_results_frame(db_url: str | Database, *, hit_type_id: str | None = Non
             stmt = stmt.where(HIT.hit_type_id == hit_type_id)
         if annotation is not None:
             stmt = stmt.where(HIT.annotation == annotation)
+        if annotation_prefix:
+            stmt = stmt.where(HIT.annotation.startswith(annotation_prefix, autoescape=True))
         if hit_ids is not None:
             stmt = stmt.where(HIT.id.in_(list(hit_ids)))
         rows = list(s.execute(stmt.order_by(HIT.created_at, HIT.id, Assignment.submit_time, Assignment.id)))

@@ -182,7 +182,6 @@ def task() -> Response:
     assignment_id = request.args.get("assignmentId") or PREVIEW_ID
     worker_id = _worker_arg(request.args.get("workerId"), required=False)
     st = state()
-    at = now()
     with st.db.read() as s:
         hit = s.get(HIT, hit_id)
         if hit is None or hit.disposed:

@@ -49,11 +49,17 @@ def read_votes(path: str | Path) -> pd.DataFrame:
     for c in VOTE_COLUMNS:
         if c not in df.columns:
             df[c] = pd.NA
-    df["is_gold"] = df["is_gold"].fillna(False).astype(bool)
-    df["simulated"] = df["simulated"].fillna(False).astype(bool)
-    df["played_to_end"] = df["played_to_end"].fillna(True).astype(bool)
+    df["is_gold"] = _as_bool(df["is_gold"], False)
+    df["simulated"] = _as_bool(df["simulated"], False)
+    df["played_to_end"] = _as_bool(df["played_to_end"], True)
     df["trial_role"] = df["trial_role"].fillna("main")
     return df[VOTE_COLUMNS + [c for c in df.columns if c not in VOTE_COLUMNS]]
+
+
+def _as_bool(col: pd.Series, default: bool) -> pd.Series:
+    """True/False, 1/0 or their strings; a missing value takes the default."""
+    truthy = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    return col.map(lambda v: default if pd.isna(v) else truthy.get(str(v).strip().lower(), bool(v))).astype(bool)
 
 
 def write_votes(path: str | Path, df: pd.DataFrame) -> None:

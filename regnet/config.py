@@ -49,7 +49,8 @@ class DataConfig:
     # 'auto' = TV-L1 where the installed OpenCV has it, Farneback otherwise.
     flow_method: str = "auto"
     flow_bound: float = 20.0
-    # Frames are resized to this (width, height) before flow, as the authors do (340x256).
+    # Frames are resized to this (width, height) on decode, for flow and the RGB backbone alike,
+    # as the authors do (340x256).
     flow_size: tuple[int, int] = (340, 256)
     # Flow-stream weights of a CNN backbone; unset = the RGB file with TSN's cross-modality init.
     backbone_flow_weights: str | None = None

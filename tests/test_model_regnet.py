@@ -64,6 +64,8 @@ def test_eval_output_ignores_true_mel(tiny_config, mode):
     with torch.no_grad():
         a, b, c = g(v, m1, z=z)[1], g(v, m2, z=z)[1], g(v, None, z=z)[1]
     assert torch.equal(a, b) and torch.equal(a, c)
+    with torch.no_grad():  # the diagnostic path feeds the true mel even in eval mode
+        assert not torch.allclose(g(v, m1, z=z, use_true_mel=True)[1], g(v, m2, z=z, use_true_mel=True)[1])
 
 
 def test_zero_output_means_generator_sees_zero_code(tiny_config):

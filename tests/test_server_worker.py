@@ -143,7 +143,7 @@ def test_admin_page_csv_and_export_frame(server):
     assert requests.get(f"{url}/admin").status_code == 401
     assert requests.get(f"{url}/admin", params={"token": "wrong"}).status_code == 401
     page = requests.get(f"{url}/admin", headers={"X-Admin-Token": server.admin_token})
-    assert page.status_code == 200 and "study-a" in page.text and "study-b" in page.text
+    assert page.status_code == 200 and "rate" in page.text and "export.csv?hitTypeId=" in page.text
     csv = requests.get(f"{url}/admin/export.csv", params={"annotation": "study-a"},
                        headers={"Authorization": f"Bearer {server.admin_token}"})
     assert csv.status_code == 200
@@ -152,6 +152,8 @@ def test_admin_page_csv_and_export_frame(server):
     assert sorted(df["Answer.answer"]) == ["left", "right"] and set(df["HITId"]) == {hits[0]}
     frame = batch_results_frame(server.db_url)
     assert len(frame) == 3
+    assert len(batch_results_frame(server.db_url, annotation_prefix="study-")) == 3
+    assert len(batch_results_frame(server.db_url, annotation_prefix="study-b")) == 1
     for col in ("HITId", "HITTypeId", "AssignmentId", "WorkerId", "AssignmentStatus", "AcceptTime", "SubmitTime",
                 "WorkTimeInSeconds", "Answer.answer", "Answer.t1__played"):
         assert col in frame.columns

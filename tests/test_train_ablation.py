@@ -40,6 +40,7 @@ def test_ablate_runs_and_reference_mel_matches_extract(synth_set, capsys):
     assert list(table.variant) == ["RegNet", "woREG"] and (table.seeds == 2).all()
     assert np.isfinite(table.l2_clean_mean).all() and (table.l2_clean_mean > 0).all()
     assert "L2 to clean" in (res / "ablation.md").read_text()
+    assert np.isfinite(table[["train_code_to_mixed", "train_zero_to_clean"]].to_numpy()).all()
     per_clip = pd.read_csv(runs / "ablation_per_clip.csv")
     assert len(per_clip) == 2 * 2 * 2  # variants x seeds x test clips
     # The reference padding reproduces extract's mel from the video's own (mixed) sound exactly,

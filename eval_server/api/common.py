@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 import botocore.session
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from eval_server.config import ServerConfig

@@ -4,6 +4,7 @@ on the synthetic gauss set)."""
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from regnet.commands.common import add_config_args, config_from_args, resolve_device
 
@@ -67,6 +68,20 @@ def run_ablate(args: argparse.Namespace) -> int:
                           results=args.results, seeds=args.seeds, steps=args.steps,
                           variants=args.variants.split(",") if args.variants else None,
                           base_cfg=config_from_args(args) if (args.config or args.preset or args.overrides)
-                          else None, device=resolve_device(args.device))
+                          else None, device=resolve_device(args.device),
+                          command=_ablate_command(args))
     print(report)
     return 0
+
+
+def _ablate_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run, for the report."""
+    parts = ["regnet-bench", "ablate", "--scale", args.scale, "--data", args.data]
+    for flag, value in (("--features", args.features), ("--out", args.out), ("--results", args.results),
+                        ("--seeds", args.seeds), ("--steps", args.steps), ("--variants", args.variants),
+                        ("--config", args.config), ("--preset", args.preset)):
+        if value is not None:
+            parts += [flag, str(value)]
+    for item in args.overrides:
+        parts += ["--set", item]
+    return " ".join(shlex.quote(p) for p in parts)

@@ -22,7 +22,6 @@ cross-modality initialisation (first conv averaged over colour and repeated over
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2

@@ -173,14 +173,15 @@ def extract_manifest(manifest: str | Path | list[ManifestRow], cache_dir: str | 
                 _collect(report, _work(r, path))
                 bar.update()
         else:
-            # fork shares this process's imports (librosa/scipy/torch take seconds to import, per
-            # worker under spawn) and is what torch's own DataLoader does on Linux; CUDA cannot
-            # survive a fork, so CUDA workers are spawned.
-            method = "spawn" if device.startswith("cuda") or "fork" not in mp.get_all_start_methods() \
-                else "fork"
-            if method == "fork":
-                log_mel(np.zeros(16, np.float32), data_cfg)  # import the audio stack once, here
+            # Not plain fork: a process that has already run torch/OpenCV holds an OpenMP thread
+            # pool, and libgomp deadlocks in a forked child (seen: torch.set_num_threads hanging in
+            # the initializer). forkserver forks workers from a clean server that imports the
+            # audio/vision stack once; CUDA workers are spawned.
+            method = "spawn" if device.startswith("cuda") or "forkserver" not in mp.get_all_start_methods() \
+                else "forkserver"
             ctx = mp.get_context(method)
+            if method == "forkserver":
+                ctx.set_forkserver_preload(["regnet.data.extract"])
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                      initargs=(data_cfg, device, 1)) as pool:
                 futures = [pool.submit(_work, r, path) for r, path in todo]

@@ -84,14 +84,17 @@ class RegNet(nn.Module):
         return torch.randn(batch, self.z_dim, device=device, generator=generator)
 
     def forward(self, visual: torch.Tensor, mel: torch.Tensor | None = None,
-                z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                z: torch.Tensor | None = None, use_true_mel: bool | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """visual [B, T, Dv], mel [B, n_mels, 4T] or None -> (I_hat, S_hat), each [B, n_mels, 4T].
 
         The true mel reaches the regularizer only in training mode; in eval mode (or with
-        mel=None) the test-time replacement applies, so outputs never depend on the true mel."""
+        mel=None) the test-time replacement applies, so outputs never depend on the true mel.
+        ``use_true_mel=True`` forces the training-time path in eval mode (diagnostics: what the
+        regularizer's code carries)."""
         self._check_visual(visual)
         batch, steps = visual.shape[:2]
-        test = not self.training or mel is None
+        test = (not self.training if use_true_mel is None else not use_true_mel) or mel is None
         if z is None:
             z = self.sample_z(batch, visual.device, test=test)
         h = self.encoder(visual, z)

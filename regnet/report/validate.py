@@ -102,7 +102,8 @@ def validate(df: pd.DataFrame, name: str, study: StudyInfo | None = None) -> pd.
                         "a system with itself (mark such trials trial_role=catch)")
     if study is not None and study.systems:
         seen = pd.concat([df.loc[main, "left_system"], df.loc[main & pair, "right_system"]])
-        unknown = sorted(set(seen.dropna()) - set(study.systems))
+        known = set(study.systems) | ({study.real_system} if study.real_system else set())
+        unknown = sorted(set(seen.dropna()) - known)
         if unknown:
             raise UserError(f"{name}: unknown system(s) {', '.join(map(repr, unknown))} "
                             f"(study {study.path} has {', '.join(study.systems)})")

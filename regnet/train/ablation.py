@@ -171,7 +171,8 @@ def _config(base: Config, scale: Scale, v: Variant, seed: int, steps: int, visua
 def run_ablation(data: str | Path, features: str | Path | None = None, scale: str = "small",
                  out: str | Path = "runs/ablation", results: str | Path = "results",
                  seeds: int | None = None, steps: int | None = None, variants: list[str] | None = None,
-                 base_cfg: Config | None = None, device: torch.device | str = "cpu") -> str:
+                 base_cfg: Config | None = None, device: torch.device | str = "cpu",
+                 command: str | None = None) -> str:
     """Train every variant x seed, score the test split, write ablation.md/.csv; returns the table."""
     sc = SCALES[scale]
     base = base_cfg or preset(sc.preset)
@@ -196,6 +197,11 @@ def run_ablation(data: str | Path, features: str | Path | None = None, scale: st
     variants_list = [v for v in known if not variants or v.name in variants]
     train_ds = None
     records = []
+    diag_rows = [r for r in rows if r.split == "train"][:DIAG_CLIPS]
+    diag_feats = [load_features(feature_path(features, r.video_id), base.data.cache_hash()) for r in diag_rows]
+    diag_visual = torch.from_numpy(np.stack([f.visual for f in diag_feats]).astype(np.float32))
+    diag_mixed = torch.from_numpy(np.stack([f.mel for f in diag_feats]))
+    diag_clean = np.stack([clean_mel(r, f.rgb, base) for r, f in zip(diag_rows, diag_feats)])
     for v in variants_list:
         for k in range(n_seeds):
             seed = base.train.seed + k
@@ -206,16 +212,17 @@ def run_ablation(data: str | Path, features: str | Path | None = None, scale: st
             trainer = Trainer(cfg, device, class_name="all", out_dir=run_dir)
             if (run_dir / LAST).exists():
                 trainer.load(run_dir / LAST)  # an interrupted ablation picks up where it stopped
-            tic = time.perf_counter()
-            last = trainer.fit(train_ds)
-            secs = time.perf_counter() - tic
+            trainer.fit(train_ds)
+            last, secs = _from_log(run_dir / "log.csv")
             pred = trainer.generator.generate(test_visual.to(trainer.device), seed=seed).cpu().numpy()
             l2_clean = ((pred - clean) ** 2).mean(axis=(1, 2)) * 100
             l2_mixed = ((pred - mixed) ** 2).mean(axis=(1, 2)) * 100
+            diag = code_diagnostics(trainer.generator, diag_visual, diag_mixed, diag_clean, seed)
             for r, a, b in zip(test_rows, l2_clean, l2_mixed):
                 records.append(dict(variant=v.name, label=v.label, seed=seed, video_id=r.video_id,
                                     l2_clean=float(a), l2_mixed=float(b),
-                                    train_l2_post=last.get("l2_post", float("nan")), train_seconds=secs))
+                                    train_l2_post=last.get("l2_post", float("nan")), train_seconds=secs,
+                                    **diag))
             log.info("ablation %s seed %d: L2 to clean %.3f (x1e-2), %.0f s", v.name, seed,
                      float(l2_clean.mean()), secs)
     df = pd.DataFrame(records)
@@ -224,10 +231,45 @@ def run_ablation(data: str | Path, features: str | Path | None = None, scale: st
     results.mkdir(parents=True, exist_ok=True)
     table.to_csv(results / "ablation.csv", index=False)
     md = render_markdown(table, sc, steps, n_seeds, len(test_rows), len(train_ds), reference,
-                         time.perf_counter() - t0, t_data, scale)
+                         time.perf_counter() - t0, t_data, scale, command, str(torch.device(device)))
     (results / "ablation.md").write_text(md)
     df.to_csv(out / "ablation_per_clip.csv", index=False)
     return md
+
+
+DIAG_CLIPS = 16
+
+
+def _from_log(path: Path) -> tuple[dict, float]:
+    """Last logged losses and total training seconds of a run (also right for a reused run)."""
+    log_df = pd.read_csv(path)
+    steps = log_df.step.diff().fillna(log_df.step)
+    return log_df.iloc[-1].to_dict(), float((log_df.sec_per_step * steps).sum())
+
+
+@torch.no_grad()
+def code_diagnostics(model, visual: torch.Tensor, mixed: torch.Tensor, clean: np.ndarray,
+                     seed: int) -> dict[str, float]:
+    """On training clips (never the test split): what the regularizer's code carries.
+
+    ``train_code_*``: output with the code computed from the true (mixed) mel, as in training;
+    ``train_zero_*``: the test-time output (code zeroed). If the regularizer absorbs the noise, the
+    first sits close to the mixed mel and the second close to the clean one."""
+    was = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        g = torch.Generator(device=device).manual_seed(seed)
+        z = model.sample_z(visual.shape[0], device, generator=g, test=True)
+        v, m = visual.to(device), mixed.to(device)
+        with_code = model(v, m, z=z, use_true_mel=True)[1].cpu().numpy()
+        zeroed = model(v, None, z=z)[1].cpu().numpy()
+    finally:
+        model.train(was)
+    mixed_np = mixed.numpy()
+    l2 = lambda a, b: float(((a - b) ** 2).mean() * 100)  # noqa: E731
+    return dict(train_code_to_mixed=l2(with_code, mixed_np), train_code_to_clean=l2(with_code, clean),
+                train_zero_to_mixed=l2(zeroed, mixed_np), train_zero_to_clean=l2(zeroed, clean))
 
 
 def mean_ci(x: np.ndarray) -> tuple[float, float]:
@@ -251,14 +293,21 @@ def summarise(df: pd.DataFrame, vs: list[Variant]) -> pd.DataFrame:
                         l2_mixed_mean=round(mm, 4), l2_mixed_ci95=round(mh, 4),
                         train_l2_post=round(float(d.groupby("seed").train_l2_post.first().mean()), 5),
                         paper_l2=PAPER_L2.get(v.name, float("nan")),
+                        **{k: round(float(d.groupby("seed")[k].first().mean()), 4) for k in (
+                            "train_code_to_mixed", "train_code_to_clean", "train_zero_to_mixed",
+                            "train_zero_to_clean")},
                         train_seconds=round(float(d.groupby("seed").train_seconds.first().sum()), 1)))
     return pd.DataFrame(out)
 
 
 def render_markdown(table: pd.DataFrame, sc: Scale, steps: int, seeds: int, n_test: int, n_train: int,
-                    reference: dict, total_s: float, data_s: float, scale: str) -> str:
+                    reference: dict, total_s: float, data_s: float, scale: str, command: str | None,
+                    device: str) -> str:
     lines = [
         "# RegNet ablation on the synthetic gauss set (paper Tables III and VIII)",
+        "",
+        f"Made by `{command}` on {device} ({torch.get_num_threads()} threads)." if command else
+        f"Made by regnet.train.ablation.run_ablation on {device}.",
         "",
         f"Scale `{scale}`: preset `{sc.preset}` with model overrides {sc.model or 'none'}, train "
         f"overrides {sc.train or 'none'}; {steps} steps per run, {seeds} seed(s), {n_train} training "
@@ -276,6 +325,14 @@ def render_markdown(table: pd.DataFrame, sc: Scale, steps: int, seeds: int, n_te
         lines.append(f"| {r.label} | {r.l2_clean_mean:.3f} ± {r.l2_clean_ci95:.3f} | "
                      f"{r.l2_mixed_mean:.3f} ± {r.l2_mixed_ci95:.3f} | {r.paper_l2:.2f} | "
                      f"{r.train_l2_post:.4f} | {r.train_seconds:.0f} |")
+    lines += ["", "Diagnostics on up to 16 training clips (not the test split), L2 (x1e-2): output with "
+              "the regularizer fed the true (mixed) mel as in training, and with its code zeroed as at "
+              "test; each to the mixed and to the clean mel.", "",
+              "| variant | code: to mixed | code: to clean | zeroed: to mixed | zeroed: to clean |",
+              "|---|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.label} | {r.train_code_to_mixed:.3f} | {r.train_code_to_clean:.3f} | "
+                     f"{r.train_zero_to_mixed:.3f} | {r.train_zero_to_clean:.3f} |")
     lines += ["", f"Reference: the mixed (noisy) mel itself is {reference['l2_mixed_vs_clean']:.3f} "
               "(x1e-2) from the clean mel.", "",
               f"Wall time {total_s / 60:.1f} min ({data_s / 60:.1f} min of it synth + extract).", ""]

@@ -36,7 +36,7 @@ def plan_classes(manifest: str | Path, class_name: str | None, all_classes: bool
     """(class, run folder) pairs: one given class, all classes in one model, or one model per class."""
     if class_name and all_classes:
         raise UserError("--class and --all-classes: give one or the other")
-    if all_classes or not cfg.train.per_class:
+    if all_classes or (not cfg.train.per_class and not class_name):
         return [(ALL_CLASSES, out)]
     classes = manifest_classes(manifest, "train")
     if class_name:
