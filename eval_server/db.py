@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import (Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
                         create_engine, event, select, text)
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from regnet.errors import UserError
@@ -296,7 +296,8 @@ class Database:
                     if version < SCHEMA_VERSION:
                         conn.execute(Meta.__table__.update().where(Meta.key == "schema_version")
                                      .values(value=str(SCHEMA_VERSION)))
-        except OperationalError as e:
+        except DatabaseError as e:
+            # OperationalError (cannot open, locked, refused) and a file that is not a database alike.
             raise UserError(f"--db: cannot open {self.url}: {str(e.orig).splitlines()[0]}") from None
 
     def get_meta(self, key: str) -> str | None:

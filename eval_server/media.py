@@ -27,7 +27,7 @@ def find_media(dirs: tuple[Path, ...], name: str) -> Path | None:
         # A symlink inside a media folder may not lead out of it either.
         try:
             resolved = p.resolve(strict=True)
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte in the name
             continue
         if resolved.is_file() and resolved.is_relative_to(d.resolve()):
             return resolved

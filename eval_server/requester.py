@@ -46,6 +46,9 @@ def api() -> Response:
             params = json.loads(body.decode("utf-8") or "{}")
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ApiError(f"The request body is not valid JSON: {e}.", "AWS.MechanicalTurk.MalformedRequest") from None
+        except RecursionError:  # e.g. {"a":{"a":...}} nested thousands deep: the client's fault, not ours
+            raise ApiError("The request body is not valid JSON: nested too deeply.",
+                           "AWS.MechanicalTurk.MalformedRequest") from None
         ctx = ApiContext(db=st.db, config=st.config, base_url=request.host_url.rstrip("/"))
         return _reply(dispatch(ctx, target, params))
     except ApiError as e:

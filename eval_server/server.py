@@ -3,13 +3,15 @@ then serve it with waitress, in one process or several sharing one listening soc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import signal
 import socket
 import sys
-from dataclasses import dataclass, replace
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import waitress
@@ -110,3 +112,42 @@ def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> N
 
 def media_dirs(values: list[str] | None) -> tuple[Path, ...]:
     return tuple(Path(v).expanduser().resolve() for v in (values or []))
+
+
+@dataclass
+class ThreadedServer:
+    """The app served by waitress on a background thread of this process (quickstart, tests)."""
+    url: str
+    _srv: object = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    def wait(self) -> None:
+        """Block until Ctrl-C."""
+        try:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+        except KeyboardInterrupt:
+            pass
+
+    def close(self) -> None:
+        srv = self._srv
+
+        def shut() -> None:
+            # Runs inside waitress's own loop: closing every channel empties its map and ends the loop.
+            for channel in list(srv._map.values()):
+                with contextlib.suppress(OSError):
+                    channel.close()
+        srv.trigger.pull_trigger(shut)
+        self._thread.join(timeout=10)
+        srv.task_dispatcher.shutdown(timeout=5)
+
+
+def start_in_thread(app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
+                    connection_limit: int = 100) -> ThreadedServer:
+    try:
+        srv = waitress.create_server(app, host=host, port=port, threads=threads, connection_limit=connection_limit)
+    except OSError as e:
+        raise UserError(f"--host/--port: cannot listen on {host}:{port} ({e.strerror})") from None
+    t = threading.Thread(target=srv.run, daemon=True, name="eval-server")
+    t.start()
+    return ThreadedServer(f"http://{host}:{srv.effective_port}", srv, t)

@@ -137,8 +137,11 @@ def export_batch_csv(votes: pd.DataFrame, out: str | Path, study_dir: str | Path
     df = pd.DataFrame(rows)
     answer_cols = sorted(c for c in df.columns if c.startswith("Answer."))
     cols = ASSIGNMENT_COLUMNS + ["Input.study", "Input.trials"] + answer_cols + ["Approve", "Reject"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.reindex(columns=cols).to_csv(out, index=False)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.reindex(columns=cols).to_csv(out, index=False)
+    except OSError as e:
+        raise UserError(f"{out}: cannot write the batch CSV ({e.strerror or e})") from None
     return out
 
 

@@ -55,7 +55,32 @@ def make_client(target: Target, service: str = "mturk"):
     # Adaptive mode adds client-side rate limiting on top of retries: MTurk throttles bursts of
     # CreateHIT calls, and a study publishes hundreds of them.
     cfg = BotoConfig(retries={"mode": "adaptive", "max_attempts": 10}, connect_timeout=10, read_timeout=60)
-    return boto3.session.Session().client(service, region_name=REGION, endpoint_url=target.endpoint, config=cfg)
+    client = boto3.session.Session().client(service, region_name=REGION, endpoint_url=target.endpoint, config=cfg)
+    # ...but an endpoint that cannot be reached at all (refused, no route, DNS) would otherwise be
+    # retried ten times with backoff: close to a minute, minutes against a black hole.
+    client.meta.events.register_first(f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
+                                      _fail_fast_on_connect)
+    return client
+
+
+CONNECT_ATTEMPTS = 2  # attempts to open a connection before giving up (throttling keeps its 10)
+
+
+def _fail_fast_on_connect(attempts: int = 1, caught_exception: Exception | None = None, **_) -> None:
+    """``needs-retry`` hook run before botocore's own: re-raise a connection failure once it has been
+    tried CONNECT_ATTEMPTS times; anything else (throttling, 5xx) goes on to the adaptive retries."""
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    if isinstance(caught_exception, (EndpointConnectionError, ConnectTimeoutError)) and attempts >= CONNECT_ATTEMPTS:
+        log.debug("giving up on %s after %d attempt(s)", caught_exception, attempts)
+        raise caught_exception
+    return None
+
+
+# Error codes AWS (and our server) answer for a wrong key or secret: no later call can succeed either.
+AUTH_ERROR_CODES = frozenset({"UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId",
+                              "SignatureDoesNotMatch", "MissingAuthenticationTokenException", "AuthFailure",
+                              "IncompleteSignature", "ExpiredTokenException", "AccessDeniedException"})
 
 
 @contextmanager
@@ -70,10 +95,16 @@ def api_errors(target: Target, what: str):
         raise UserError(f"credentials: no AWS credentials for {target.endpoint} (set AWS_ACCESS_KEY_ID and "
                         "AWS_SECRET_ACCESS_KEY or AWS_PROFILE; for the local server, the keys it was given)") from None
     except EndpointConnectionError:
-        raise UserError(f"{target.endpoint}: cannot reach the MTurk endpoint ({what}); is it running "
-                        "and is the URL right?") from None
+        hint = ("is it running and is the URL right?" if target.label == "custom" else
+                "Amazon closed MTurk on 2026-09-30; run the study on the local server instead "
+                "(regnet-bench serve, then --endpoint-url URL)")
+        raise UserError(f"{target.endpoint}: cannot reach the MTurk endpoint ({what}); {hint}") from None
     except ClientError as e:
         err = e.response.get("Error", {})
+        if err.get("Code") in AUTH_ERROR_CODES:
+            # Starts with "credentials:" like the missing-keys case, so batch loops stop at once.
+            raise UserError(f"credentials: {target.endpoint} refused the AWS credentials ({what}): "
+                            f"{err.get('Code')}: {err.get('Message', '')}".splitlines()[0]) from None
         raise UserError(f"{target.endpoint}: {what} refused: {err.get('Code', '?')}: "
                         f"{err.get('Message', str(e))}".splitlines()[0]) from None
     except BotoCoreError as e:

@@ -212,6 +212,13 @@ def build_study(clip_manifests: list[str | Path], out_dir: str | Path, opts: Stu
         raise UserError(f"--assignments: {opts.max_assignments} is outside 1..1000000")
     if opts.trials_per_hit < 1:
         raise UserError(f"--trials-per-hit: {opts.trials_per_hit} must be at least 1")
+    for flag, n in (("--catch-per-hit", opts.catch_per_hit), ("--gold-per-hit", opts.gold_per_hit)):
+        if n < 0:
+            raise UserError(f"{flag}: {n} must be 0 or more")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out: cannot create {out_dir} ({e.strerror})") from None
     clips = read_clip_manifests(clip_manifests)
     systems = list(clips)
     common = set.intersection(*(set(v) for v in clips.values()))
@@ -289,11 +296,12 @@ def build_study(clip_manifests: list[str | Path], out_dir: str | Path, opts: Stu
         log.warning("no %r system: no gold trials (they need the real sound)", opts.real_system)
 
     used = {m for t in all_trials for m in t.media_names} | {m for h in hits for m in (h.ref1_media, h.ref5_media) if m}
-    make_media([j for n, j in sorted(b.jobs.items()) if n in used], out_dir / "media")
     all_trials.sort(key=lambda t: t.trial_id)
     settings = {k: v for k, v in asdict(opts).items() if k != "qualifications"}
     uid = hashlib.sha256(json.dumps([settings, [asdict(t) for t in all_trials], [asdict(h) for h in hits]],
                                     sort_keys=True, default=str).encode()).hexdigest()[:16]
+    _refuse_replacing_used_study(out_dir, uid)
+    make_media([j for n, j in sorted(b.jobs.items()) if n in used], out_dir / "media")
     study = Study(name=opts.name, uid=uid, seed=opts.seed, systems=systems, real_system=b.real,
                   protocols=list(main), questions=list(opts.questions), title=opts.title,
                   description=opts.description, keywords=opts.keywords, reward=opts.reward,
@@ -304,3 +312,22 @@ def build_study(clip_manifests: list[str | Path], out_dir: str | Path, opts: Stu
     save_study(study, out_dir)
     log.info("study %s: %d trials in %d HITs -> %s", study.name, len(all_trials), len(hits), out_dir)
     return study
+
+
+def _refuse_replacing_used_study(out_dir: Path, uid: str) -> None:
+    """A study already published or answered is the key to its HITs and votes (trial ids, media,
+    tokens): writing a different study over it would orphan them. The same study again is fine."""
+    sj = out_dir / "study.json"
+    if not sj.is_file():
+        return
+    try:
+        old_uid = json.loads(sj.read_text()).get("uid")
+    except (OSError, ValueError, AttributeError):
+        old_uid = None
+    if old_uid == uid:
+        return
+    used = [n for n in ("ledger.sqlite", "votes.csv", "votes.parquet") if (out_dir / n).exists()]
+    if used:
+        raise UserError(f"--out: {out_dir} holds a different study that was already published or answered "
+                        f"({', '.join(used)}); rebuilding it there would orphan its HITs and votes. "
+                        "Build into a new folder")

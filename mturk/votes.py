@@ -6,6 +6,7 @@ import), read by `report`. Columns beyond DESIGN §3: ``class`` (the video's cla
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -63,11 +64,21 @@ def _as_bool(col: pd.Series, default: bool) -> pd.Series:
 
 
 def write_votes(path: str | Path, df: pd.DataFrame) -> None:
+    """Write the whole table beside ``path`` and rename it into place: an interrupted write (Ctrl-C,
+    a full disk) leaves the votes already stored there intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     cols = VOTE_COLUMNS + [c for c in df.columns if c not in VOTE_COLUMNS]
     df = df.reindex(columns=cols)
-    if path.suffix == ".parquet":
-        df.to_parquet(path, index=False)
-    else:
-        df.to_csv(path, index=False)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write the votes table ({e.strerror or e})") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()

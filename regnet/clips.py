@@ -38,7 +38,7 @@ def read_clips(path: str | Path, check_files: bool = True) -> list[ClipRecord]:
         raise UserError(f"{path}: clip manifest not found")
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
     missing = [c for c in ("system", "video_id", "clip_path") if c not in df.columns]
     if missing:

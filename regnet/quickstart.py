@@ -16,12 +16,14 @@ import logging
 import os
 import secrets
 import shlex
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from regnet.errors import UserError
+
+if TYPE_CHECKING:
+    from eval_server.server import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -50,28 +52,13 @@ class LocalServer:
     key: str
     secret: str
     admin_token: str
-    _srv: object = field(repr=False)
-    _thread: threading.Thread = field(repr=False)
+    running: "ThreadedServer" = field(repr=False)
 
     def wait(self) -> None:
-        """Block until Ctrl-C."""
-        try:
-            while self._thread.is_alive():
-                self._thread.join(timeout=0.5)
-        except KeyboardInterrupt:
-            pass
+        self.running.wait()
 
     def close(self) -> None:
-        srv = self._srv
-
-        def shut() -> None:
-            # Runs inside waitress's loop: closing every channel ends the loop.
-            for channel in list(srv._map.values()):
-                with contextlib.suppress(OSError):
-                    channel.close()
-        srv.trigger.pull_trigger(shut)
-        self._thread.join(timeout=10)
-        srv.task_dispatcher.shutdown(timeout=5)
+        self.running.close()
 
 
 class Quickstart:
@@ -166,24 +153,15 @@ class Quickstart:
 
     @contextlib.contextmanager
     def server(self) -> Iterator[LocalServer]:
-        import waitress
-
         from eval_server.config import ServerConfig
-        from eval_server.server import build_app
+        from eval_server.server import build_app, start_in_thread
 
         key, secret = self.credentials()
         config = ServerConfig(db_url=self.db_url, media_dirs=(self.study / "media",), requester_key=key,
                               requester_secret=secret)
         app, resolved, _ = build_app(config)
-        try:
-            srv = waitress.create_server(app, host=self.o.host, port=self.o.port, threads=8)
-        except OSError as e:
-            raise UserError(f"--port: cannot listen on {self.o.host}:{self.o.port} ({e.strerror}); "
-                            f"pick another with --port") from None
-        thread = threading.Thread(target=srv.run, daemon=True, name="eval-server")
-        thread.start()
-        s = LocalServer(f"http://{self.o.host}:{srv.effective_port}", key, secret, resolved.admin_token,
-                        srv, thread)
+        running = start_in_thread(app, self.o.host, self.o.port)
+        s = LocalServer(running.url, key, secret, resolved.admin_token, running)
         self._say("local server", s.url)
         # publish/collect use boto3's default credential chain, as they would against MTurk.
         saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}

@@ -25,11 +25,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-import waitress
 from botocore.config import Config as BotoConfig
 
 from eval_server.config import ServerConfig
-from eval_server.server import build_app
+from eval_server.server import ThreadedServer, build_app, start_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 KEY, SECRET = "AKTESTKEY0001", "test-secret-0001"
@@ -50,33 +49,21 @@ class LiveServer:
     url: str
     db_url: str
     admin_token: str
-    _srv: object = field(repr=False)
-    _thread: threading.Thread = field(repr=False)
+    _server: ThreadedServer = field(repr=False)
 
     def client(self, **kw):
         return mturk_client(self.url, **kw)
 
     def close(self) -> None:
-        srv = self._srv
-
-        def shut() -> None:
-            # Run inside the server's own loop: closing every channel empties its map and ends the loop.
-            for channel in list(srv._map.values()):
-                with contextlib.suppress(OSError):
-                    channel.close()
-        srv.trigger.pull_trigger(shut)
-        self._thread.join(timeout=10)
-        srv.task_dispatcher.shutdown(timeout=5)
+        self._server.close()
 
 
 def start_inprocess(db_url: str, media_dirs: tuple[Path, ...] = (), threads: int = 16, **cfg) -> LiveServer:
     config = ServerConfig(db_url=db_url, media_dirs=media_dirs, requester_key=KEY, requester_secret=SECRET,
                           admin_token="admin-token-test", **cfg)
     app, resolved, _ = build_app(config)
-    srv = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads, connection_limit=400)
-    t = threading.Thread(target=srv.run, daemon=True, name="eval-server")
-    t.start()
-    return LiveServer(f"http://127.0.0.1:{srv.effective_port}", resolved.db_url, resolved.admin_token, srv, t)
+    srv = start_in_thread(app, threads=threads, connection_limit=400)
+    return LiveServer(srv.url, resolved.db_url, resolved.admin_token, srv)
 
 
 @dataclass

@@ -149,11 +149,12 @@ def test_mixed_preference_matches_direct_fit(report):
         vcp_p=1, fe_p=2)
     fit = m.fit_vb(fit_method="L-BFGS-B", minim_opts={"ftol": 1e-12, "gtol": 1e-8})
     expit = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-    # Variational fits are iterative: the same model reached through a different column order
-    # agrees to optimizer precision, not to the last bit.
-    assert row.mixed_pref_a == pytest.approx(expit(fit.fe_mean[0]), abs=1e-6)
+    # Variational fits are iterative: the same model reached through a different column order, or
+    # with BLAS threads summing in another order, agrees to optimizer precision (seen: 1.5e-6 apart
+    # in two runs of the same code), not to the last bit; the table prints 3 decimals.
+    assert row.mixed_pref_a == pytest.approx(expit(fit.fe_mean[0]), abs=1e-4)
     assert row.mixed_ci_low == pytest.approx(expit(fit.fe_mean[0] - 1.959963984540054 * fit.fe_sd[0]),
-                                             abs=1e-6)
+                                             abs=1e-4)
 
 
 def test_real_fake_table(report):

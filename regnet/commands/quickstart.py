@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from pathlib import Path
+
+from regnet.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,9 +35,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before minutes of training, not after: the server starts only once the clips exist."""
+    if port == 0:
+        return
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise UserError(f"--port: cannot listen on {host}:{port} ({e.strerror}); pick another with --port "
+                        "(or --port 0 for any free one)") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from regnet.quickstart import Quickstart, QuickstartOptions
 
+    if args.n_per_class < 2:
+        # synth puts a quarter of each class (at least one video) in the test split only from 2 up;
+        # with 1 there is nothing to generate clips for, found only after training.
+        raise UserError(f"--n-per-class: {args.n_per_class} is too few; at least 2 (one of them becomes "
+                        "the test video each class is judged on)")
+    if args.steps < 1 or args.seconds <= 0 or args.simulate < 0:
+        raise UserError("--steps must be at least 1, --seconds above 0 and --simulate 0 or more")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port: {args.port} is not a port number")
+    _check_port_free(args.host, args.port)
     opts = QuickstartOptions(workdir=args.workdir, preset=args.preset, n_per_class=args.n_per_class,
                              seconds=args.seconds, steps=args.steps, seed=args.seed, host=args.host,
                              port=args.port, simulate=args.simulate, serve=not args.no_serve,

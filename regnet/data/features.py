@@ -7,13 +7,12 @@ A file whose ``config_hash`` differs from the expected one is stale and never si
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from regnet.atomic import atomic_path
 from regnet.errors import UserError
 
 
@@ -40,20 +39,12 @@ def feature_path(cache_dir: str | Path, video_id: str) -> Path:
 
 def save_features(path: str | Path, f: VideoFeatures) -> None:
     """Write atomically (temp file + rename) so an interrupted extract never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, ".npz.tmp") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, rgb=f.rgb.astype(np.float32), flow=f.flow.astype(np.float32),
                      mel=f.mel.astype(np.float32), config_hash=np.array(f.config_hash),
                      video_id=np.array(f.video_id), class_name=np.array(f.class_name),
                      has_audio=np.array(bool(f.has_audio)), duration_s=np.array(float(f.duration_s)))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_features(path: str | Path, expected_hash: str | None = None) -> VideoFeatures:

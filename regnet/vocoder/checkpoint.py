@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from regnet.atomic import atomic_path
 from regnet.config import Config, DataConfig
 from regnet.errors import UserError
 from regnet.vocoder.wavenet import WaveNet
@@ -36,14 +35,8 @@ def save_vocoder(path: str | Path, model: WaveNet, data_cfg: DataConfig, class_n
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         **(extra or {}),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pt.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, ".pt.tmp") as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_vocoder_file(path: str | Path) -> dict[str, Any]:
