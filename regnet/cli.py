@@ -70,6 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        # A file system refusal on a path the user named (an --out that is a file, a read-only
+        # folder, a full disk): one line naming the path. An OSError without a path is a bug.
+        if e.filename is None:
+            raise
+        logging.getLogger(__name__).debug("file system error", exc_info=True)
+        where = f"{e.filename} -> {e.filename2}" if e.filename2 else f"{e.filename}"
+        print(f"error: {where}: {e.strerror or e}", file=sys.stderr)
+        return 2
     logging.shutdown()
     return int(result or 0)
 

@@ -252,12 +252,47 @@ class Config:
             self.set(k.strip(), yaml.safe_load(v) if v.strip() else v, source=f"--set {item}")
         return self
 
+    def validate(self, source: str = "config") -> "Config":
+        """Refuse values no stage can work with (a zero clip length, a negative rate) here, in one
+        line naming the field, instead of as a confusing failure per video later on."""
+        for section, names in _POSITIVE.items():
+            sec = getattr(self, section)
+            for name in names:
+                value = getattr(sec, name)
+                values = value if isinstance(value, tuple) else (value,)
+                if any(v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0)
+                       for v in values):
+                    raise UserError(f"{source}: {section}.{name} must be > 0, got {value!r}")
+        d = self.data
+        if d.pad_mode not in PAD_MODES:
+            raise UserError(f"{source}: data.pad_mode '{d.pad_mode}' is not one of {', '.join(PAD_MODES)}")
+        if not 0 <= d.fmin < d.fmax:
+            raise UserError(f"{source}: data.fmin {d.fmin} and data.fmax {d.fmax} need 0 <= fmin < fmax")
+        if d.n_steps < 1:
+            raise UserError(f"{source}: data.clip_seconds {d.clip_seconds} at data.fps {d.fps} "
+                            "gives no visual step")
+        return self
+
     def copy(self) -> "Config":
         return Config.from_dict(self.to_dict())
 
     def hash(self) -> str:
         payload = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+PAD_MODES = ("repeat", "zero")
+# Fields that must be positive numbers (None allowed where the type is Optional).
+_POSITIVE: dict[str, tuple[str, ...]] = {
+    "data": ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "fps", "clip_seconds",
+             "flow_bound", "flow_size", "backbone_size"),
+    "model": ("visual_dim", "z_dim", "encoder_channels", "encoder_kernel", "lstm_hidden", "aux_dim",
+              "aux_sample", "generator_channels", "postnet_channels", "postnet_layers", "postnet_kernel"),
+    "train": ("batch_size", "epochs", "max_steps", "lr", "checkpoint_every", "log_every", "d_interval"),
+    "vocoder": ("layers", "stacks", "residual_channels", "gate_channels", "skip_channels", "kernel_size",
+                "n_mix", "cin_channels", "upsample_scales", "batch_size", "max_time_steps", "lr", "steps",
+                "checkpoint_every", "sample_batch", "griffin_lim_iters"),
+}
 
 
 def preset(name: str) -> Config:
@@ -298,7 +333,8 @@ def load_config(path: str | Path | None = None, preset_name: str | None = None,
         file_cfg = Config.from_yaml(path)  # validates the file and names it in errors
         cfg = Config.from_dict(_deep_merge(cfg.to_dict(), yaml.safe_load(Path(path).read_text()) or {}),
                                str(path)) if preset_name else file_cfg
-    return cfg.apply_overrides(overrides)
+    source = " / ".join(([str(path)] if path else []) + (["--set"] if overrides else [])) or "config"
+    return cfg.apply_overrides(overrides).validate(source)
 
 
 # -- helpers -----------------------------------------------------------------------------------

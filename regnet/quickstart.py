@@ -178,7 +178,7 @@ class Quickstart:
 
     def publish(self, srv: LocalServer) -> None:
         self._verb("publish-hits", "--study", self.study, "--endpoint-url", srv.url,
-                   "--media-base-url", f"{srv.url}/media", "--no-system-quals")
+                   "--media-base-url", "/media", "--no-system-quals")
         self._say("published HITs (ledger)", self.study / "ledger.sqlite")
 
     def simulate(self, srv: LocalServer) -> None:

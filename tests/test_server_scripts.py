@@ -169,6 +169,17 @@ def test_requester_script_runs_unchanged(server, tmp_path):
     scores = {r["SubjectId"]: r["Value"] for r in res["AssignmentReviewReport"]["ReviewResults"]
               if r["Key"] == "KnownAnswerScore"}
     assert sorted(scores.values()) == ["0", "100"]
+    # Paged one record at a time, the pages add up to the whole report and the last has no token.
+    paged_actions, token = [], None
+    for _ in range(20):
+        page = admin.list_review_policy_results_for_hit(
+            HITId=hit_c1, PolicyLevels=["Assignment"], RetrieveActions=True, RetrieveResults=True,
+            MaxResults=1, **({"NextToken": token} if token else {}))
+        paged_actions += page["AssignmentReviewReport"]["ReviewActions"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert paged_actions == res["AssignmentReviewReport"]["ReviewActions"]
     [bad_aid] = bad
     assert admin.get_assignment(AssignmentId=bad_aid)["Assignment"]["RequesterFeedback"] == \
         "The check clip was answered wrongly."

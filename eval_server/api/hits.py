@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from eval_server import layouts, questions, review_policies
-from eval_server.api.common import (ApiContext, dumps, duplicate_token, money, new_id, now, operation, page_args,
+from eval_server.api.common import (ApiContext, dumps, duplicate_token, money, new_id, now, operation, page_args, paged,
                                     page_out, remember_token, run_page, token_owner)
 from eval_server.api.shapes import hit_out
 from eval_server.assignments import ASSUMED_MET, NUMBER_APPROVED, PERCENT_APPROVED, counts_for, hit_status
@@ -280,12 +280,23 @@ def list_review_results(ctx: ApiContext, p: dict) -> dict:
     want_results = p.get("RetrieveResults", True)
     with ctx.db.read() as s:
         hit, _ = load_hit(s, p["HITId"])
+        offset, limit = page_args(p, default=100)
         out: dict = {"HITId": hit.id}
-        # Reports are small (a few records per assignment), so one page holds them all.
         if "Assignment" in levels and hit.assignment_policy:
             out["AssignmentReviewPolicy"] = json.loads(hit.assignment_policy)
             out["AssignmentReviewReport"] = review_policies.report(s, hit.id, "Assignment", want_results, want_actions)
         if "HIT" in levels and hit.hit_policy:
             out["HITReviewPolicy"] = json.loads(hit.hit_policy)
             out["HITReviewReport"] = review_policies.report(s, hit.id, "HIT", want_results, want_actions)
-        return out
+    # One page = the same window over every results/actions list of both reports; a token follows
+    # while any list has more.
+    more = False
+    for report in (out.get("AssignmentReviewReport"), out.get("HITReviewReport")):
+        for key in ("ReviewResults", "ReviewActions"):
+            if report and report.get(key) is not None:
+                more |= len(report[key]) > offset + limit
+                report[key] = report[key][offset:offset + limit]
+    _, token = paged([], offset, limit, more)
+    if token:
+        out["NextToken"] = token
+    return out

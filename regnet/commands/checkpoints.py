@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from regnet.commands.common import add_config_args, config_from_args
+from regnet.commands.common import add_config_args, check_output_file, config_from_args
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_import_checkpoint(args: argparse.Namespace) -> int:
-    from regnet.authors.checkpoints import import_checkpoint
+    from regnet.authors.checkpoints import import_checkpoint, kind_of, regnet_pair
 
+    source = Path(args.path)
+    if not source.exists() and not regnet_pair(source)[0].is_file():
+        raise UserError(f"{source}: file not found (nor {regnet_pair(source)[0].name})")
+    check_output_file(args.out, (source, *regnet_pair(source)))
+    if Path(args.out).is_file() and kind_of(args.out) != "ours":
+        # Re-running an import replaces its own output; any other file is left alone.
+        raise UserError(f"--out {args.out}: exists and is not a regnet-bench checkpoint; choose another path")
     cfg = config_from_args(args)
     if args.z:
         cfg.model.test_z = args.z
@@ -74,6 +81,9 @@ def run_import_checkpoint(args: argparse.Namespace) -> int:
 def run_export_checkpoint(args: argparse.Namespace) -> int:
     from regnet.authors.checkpoints import export_checkpoint
 
+    src = Path(args.checkpoint)
+    for suffix in ("", "_netG", "_netD", "_opts.yml"):
+        check_output_file(f"{args.out}{suffix}", (src,))
     for p in export_checkpoint(args.checkpoint, args.out):
         print(p)
     return 0

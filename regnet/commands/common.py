@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from regnet.config import Config, load_config
+from regnet.errors import UserError
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -26,4 +28,31 @@ def resolve_device(name: str | None = None) -> "torch.device":  # noqa: F821
 
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device: '{name}' is not a device (auto, cpu, cuda, cuda:1 ...)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def check_output_file(out: str | Path, inputs: tuple[str | Path | None, ...] = (), flag: str = "--out") -> Path:
+    """Refuse an output file that would clobber an input or cannot be a file; make its folder.
+
+    ``inputs`` are the files the verb reads: writing over one of them would lose it.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"{flag} {out}: is a folder; give a file name")
+    for src in inputs:
+        if src is not None and Path(src).exists() and out.exists() and out.resolve() == Path(src).resolve():
+            raise UserError(f"{flag} {out}: is the input file {src}; choose another output")
+    parent = out.parent
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"{flag} {out}: {parent} is a file, not a folder")
+    parent.mkdir(parents=True, exist_ok=True)
+    return out

@@ -7,7 +7,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from regnet.commands.common import add_config_args, config_from_args
+from regnet.commands.common import add_config_args, check_output_file, config_from_args
 from regnet.config import DataConfig
 from regnet.errors import UserError
 from regnet.metrics.evaluate import EvaluateOptions, clip_seconds_of, evaluate, write_results
@@ -61,6 +61,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise UserError(f"--epochs: must be at least 1, got {args.epochs}")
+    check_output_file(args.out, (args.manifest,))
     cfg = config_from_args(args).data
     report = fit_embedder(args.manifest, cfg, args.out,
                           FitOptions(epochs=args.epochs, seed=args.seed,
