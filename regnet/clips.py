@@ -63,6 +63,24 @@ def read_clips(path: str | Path, check_files: bool = True) -> list[ClipRecord]:
     return out
 
 
+def earlier_clips(out_dir: str | Path, system: str) -> dict[str, ClipRecord]:
+    """The clips an earlier run left in ``out_dir`` (its clips.csv), by video id, for a run of
+    ``system`` to keep and merge with. A folder holds one system: one that holds another is refused,
+    since writing there would replace that system's files."""
+    path = Path(out_dir) / "clips.csv"
+    if not path.is_file():
+        return {}
+    try:
+        rows = read_clips(path, check_files=False)
+    except UserError as e:
+        raise UserError(f"{path}: an earlier clip manifest that cannot be read ({e}); "
+                        "move it away or choose another --out") from None
+    others = sorted({r.system for r in rows} - {system})
+    if others:
+        raise UserError(f"{path}: holds clips of system '{others[0]}', not '{system}'; choose another --out")
+    return {r.video_id: r for r in rows if r.clip_path.is_file() and r.wav_path.is_file()}
+
+
 def write_clips(path: str | Path, clips: list[ClipRecord]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -169,3 +169,14 @@ def test_plan_on_a_study_folder(tmp_path, capsys):
     win = stats.binom.sf(1, 3, 0.6)
     p4 = power.exact_power(4, win, 0.05 / 2)
     assert f"regnet vs vs, missing (planned, 3 votes/item): 4 items -> item-level power {p4:.1%}" in out
+
+
+def test_plots_survive_zero_width_intervals(tmp_path):
+    """Every MOS vote the same (a zero-width t interval) once crashed matplotlib with a rounding-error
+    negative bar length; the quickstart's report hit it."""
+    from regnet.report.plots import mos_plot
+
+    tm = pd.DataFrame({"criterion": ["missing", "missing"], "system": ["regnet", "woreg"],
+                       "mean": [0.1 + 0.2, 3.0], "ci_low": [0.3, float("nan")], "ci_high": [0.3, float("nan")]})
+    out = mos_plot(tm, tmp_path / "mos.png", None)
+    assert out is not None and out.stat().st_size > 0

@@ -156,11 +156,16 @@ def import_features(rgb_dir: str | Path, flow_dir: str | Path, mel_dir: str | Pa
         except UserError as e:
             result.skipped.append((vid, str(e)))
             continue
-        dims.add((f.rgb.shape[1], f.flow.shape[1]))
+        width = (f.rgb.shape[1], f.flow.shape[1])
+        if dims and width not in dims:
+            # One cache feeds one model: a video of another width would fail later, far from here.
+            first = next(iter(dims))
+            result.skipped.append((vid, f"{rgb_dir / (vid + '.pkl')}: rgb/flow widths {list(width)}, the "
+                                        f"videos before it have {list(first)}"))
+            continue
+        dims.add(width)
         save_features(feature_path(out, vid), f)
         result.written.append(vid)
-    if len(dims) > 1:
-        log.warning("feature widths differ between videos: %s", sorted(dims))
     # The config that reads this cache back: the data section only, so it layers over any preset.
     (out / CONFIG_NAME).write_text(yaml.safe_dump({"data": Config(data=ext).to_dict()["data"]},
                                                   sort_keys=False))

@@ -33,7 +33,7 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
         raise UserError(f"{path}: manifest not found")
     try:
         df = pd.read_csv(path, dtype={"video_id": str, "class": str, "split": str})
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
     missing = [c for c in ("video_id", "video_path") if c not in df.columns]
     if missing:

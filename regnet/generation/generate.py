@@ -26,7 +26,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from regnet.clips import ClipRecord, read_clips, write_clips
+from regnet.clips import ClipRecord, earlier_clips, read_clips, write_clips
 from regnet.config import Config, VocoderConfig
 from regnet.data.features import VideoFeatures, feature_path, is_fresh, load_features, save_features
 from regnet.errors import UserError
@@ -123,6 +123,7 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
     out_dir, videos, checkpoint = Path(out_dir), Path(videos), Path(checkpoint)
     device = torch.device(device)
     report = GenerateReport(out_dir=out_dir, clips_csv=None)
+    earlier = earlier_clips(out_dir, system)  # refuses a folder that holds another system's clips
     items = list_videos(videos, split=split)
     # The authors' released files (netG/netD pair, r9y9 *_ema.pth) work as they are: converted once.
     checkpoint = Path(maybe_import(checkpoint))
@@ -138,7 +139,13 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
     todo: list[VideoItem] = []
     for it in items:
         mp4, wav = clip_paths(out_dir, it.video_id)
-        if not overwrite and mp4.is_file() and wav.is_file():
+        before = earlier.get(it.video_id)
+        if before is not None and (before.checkpoint, before.vocoder) != (ckpt_str, voc.name):
+            # Made by another checkpoint or vocoder: keeping it would label it as this one's.
+            log.info("%s: earlier clip made with %s / %s, regenerating", it.video_id, before.checkpoint,
+                     before.vocoder)
+            todo.append(it)
+        elif not overwrite and mp4.is_file() and wav.is_file():
             records[it.video_id] = ClipRecord(system, it.video_id, it.class_name, mp4, wav, voc.name, ckpt_str,
                                               str(it.video_path), sf.info(str(wav)).duration)
             report.reused.append(it.video_id)

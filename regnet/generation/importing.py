@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from regnet.clips import ClipRecord, write_clips
+from regnet.clips import ClipRecord, earlier_clips, write_clips
 from regnet.config import DataConfig
 from regnet.data.audio import load_audio
 from regnet.data.manifest import ManifestRow, read_manifest
@@ -56,6 +56,7 @@ def import_clips(src_dir: str | Path, out_dir: str | Path, system: str, data_cfg
     if not files:
         raise UserError(f"{src_dir}: no wav/flac or video files")
     rows = {r.video_id: r for r in read_manifest(manifest)} if manifest else {}
+    earlier = earlier_clips(out_dir, system)
     report = ImportReport(clips_csv=None)
     records: list[ClipRecord] = []
     seen: set[str] = set()
@@ -71,7 +72,7 @@ def import_clips(src_dir: str | Path, out_dir: str | Path, system: str, data_cfg
             report.imported.append(vid)
         except UserError as e:
             report.failed.append((vid, str(e)))
-    return _finish(report, out_dir, records)
+    return _finish(report, out_dir, records, earlier)
 
 
 def _import_one(f: Path, out_dir: Path, system: str, row: ManifestRow | None, d: DataConfig,
@@ -126,6 +127,7 @@ def import_real(manifest: str | Path, out_dir: str | Path, data_cfg: DataConfig,
     if not rows:
         raise UserError(f"{manifest}: no videos" + (f" in split '{split}'" if split else ""))
     d, sr = data_cfg, data_cfg.sample_rate
+    earlier = earlier_clips(out_dir, system)
     report = ImportReport(clips_csv=None)
     records: list[ClipRecord] = []
     for r in tqdm(rows, unit="clip", desc=f"import {system}", disable=None):
@@ -145,13 +147,18 @@ def import_real(manifest: str | Path, out_dir: str | Path, data_cfg: DataConfig,
             report.imported.append(r.video_id)
         except UserError as e:
             report.failed.append((r.video_id, str(e)))
-    return _finish(report, out_dir, records)
+    return _finish(report, out_dir, records, earlier)
 
 
-def _finish(report: ImportReport, out_dir: Path, records: list[ClipRecord]) -> ImportReport:
+def _finish(report: ImportReport, out_dir: Path, records: list[ClipRecord],
+            earlier: dict[str, ClipRecord]) -> ImportReport:
+    """Write clips.csv: this run's clips merged with the ones an earlier run of the same system
+    left in ``out_dir`` (a re-run, or another folder imported into the same place, loses nothing)."""
     for vid, why in report.failed:
         log.warning("skipped %s: %s", vid, why)
     if records:
+        merged = dict(earlier)
+        merged.update({c.video_id: c for c in records})
         report.clips_csv = out_dir / "clips.csv"
-        write_clips(report.clips_csv, sorted(records, key=lambda c: c.video_id))
+        write_clips(report.clips_csv, [merged[k] for k in sorted(merged)])
     return report

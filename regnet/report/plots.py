@@ -27,13 +27,19 @@ def _finish(fig, ax, path: Path, banner: str | None) -> Path:
     return path
 
 
+def _err(center: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Error-bar lengths for matplotlib: a zero-width interval (every vote the same) can come out a
+    rounding error below zero, which matplotlib refuses; a missing interval draws no bar."""
+    return np.clip(np.nan_to_num(np.vstack([center - low, high - center])), 0.0, None)
+
+
 def preference_plot(t1: pd.DataFrame, path: Path, banner: str | None) -> Path | None:
     if t1.empty:
         return None
     labels = [f"{r.system_a} vs {r.system_b}\n{CRITERIA[r.criterion]}" for r in t1.itertuples()]
     y = np.arange(len(t1))
     p = 100 * t1["pref_a"].to_numpy()
-    err = np.vstack([p - 100 * t1["ci_low"].to_numpy(), 100 * t1["ci_high"].to_numpy() - p])
+    err = _err(p, 100 * t1["ci_low"].to_numpy(), 100 * t1["ci_high"].to_numpy())
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(t1) + 1.5))
     ax.barh(y, p, color="#3b75af", label="first-named system")
     ax.barh(y, 100 - p, left=p, color="#d0d7e2", label="second-named system")
@@ -58,8 +64,8 @@ def real_fake_plot(t2: pd.DataFrame, path: Path, banner: str | None) -> Path | N
         d = t2[t2["system"] == s].set_index("class").reindex(classes)
         x = np.arange(len(classes)) + (j - (len(systems) - 1) / 2) * w
         v = 100 * d["real_rate"].to_numpy()
-        err = np.vstack([v - 100 * d["ci_low"].to_numpy(), 100 * d["ci_high"].to_numpy() - v])
-        ax.bar(x, v, w, label=s, yerr=np.nan_to_num(err), capsize=2)
+        err = _err(v, 100 * d["ci_low"].to_numpy(), 100 * d["ci_high"].to_numpy())
+        ax.bar(x, v, w, label=s, yerr=err, capsize=2)
     ax.set_xticks(np.arange(len(classes)), classes, rotation=20, fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("% judged real (Wilson 95% CI)")
@@ -78,8 +84,8 @@ def mos_plot(tm: pd.DataFrame, path: Path, banner: str | None) -> Path | None:
         d = tm[tm["system"] == s].set_index("criterion").reindex(crit)
         x = np.arange(len(crit)) + (j - (len(systems) - 1) / 2) * w
         m = d["mean"].to_numpy()
-        err = np.vstack([m - d["ci_low"].to_numpy(), d["ci_high"].to_numpy() - m])
-        ax.bar(x, m, w, label=s, yerr=np.nan_to_num(err), capsize=2)
+        err = _err(m, d["ci_low"].to_numpy(), d["ci_high"].to_numpy())
+        ax.bar(x, m, w, label=s, yerr=err, capsize=2)
     ax.set_xticks(np.arange(len(crit)), [CRITERIA[c] for c in crit], fontsize=8)
     ax.set_ylim(1, 5)
     ax.set_ylabel("MOS (t 95% CI)")
