@@ -21,6 +21,7 @@ cross-modality initialisation (first conv averaged over colour and repeated over
 
 from __future__ import annotations
 
+import abc
 import logging
 from pathlib import Path
 
@@ -40,7 +41,7 @@ FLOW_STACK = 5  # consecutive flows per flow-stream input (TSN new_length)
 _HEAD_PREFIXES = ("fc.", "last_linear.", "new_fc.", "classifier.", "consensus.")
 
 
-class Backbone:
+class Backbone(abc.ABC):
     """Per-step features. ``rgb``: frames [N, H, W, 3] uint8 -> [N, rgb_dim] float32;
     ``flow``: flows [N, H, W, 2] (pixels, within ±bound) -> [N, flow_dim] float32."""
 
@@ -48,11 +49,11 @@ class Backbone:
     rgb_dim: int = 0
     flow_dim: int = 0
 
-    def rgb(self, frames: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def rgb(self, frames: np.ndarray) -> np.ndarray: ...
 
-    def flow(self, flows: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def flow(self, flows: np.ndarray) -> np.ndarray: ...
 
 
 # ---------------------------------------------------------------------------------------------
