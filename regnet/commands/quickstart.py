@@ -21,9 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workdir", type=Path, default=Path("quickstart"), help="where everything goes (default ./quickstart)")
     p.add_argument("--preset", choices=["small", "tiny", "paper"], default="small",
                    help="model size (default small: 2 s clips, CPU-sized)")
-    p.add_argument("--n-per-class", type=int, default=4, help="synthetic videos per class (default 4)")
+    p.add_argument("--n-per-class", type=int, default=8, help="synthetic videos per class (default 8)")
     p.add_argument("--seconds", type=float, default=2.0, help="synthetic video length (default 2)")
-    p.add_argument("--steps", type=int, default=400, help="training steps per model (default 400)")
+    p.add_argument("--steps", type=int, default=800, help="training steps per model (default 800)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of both models (default 1e-3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="local server port (default 8000; 0 = any free)")
@@ -55,13 +56,13 @@ def run(args: argparse.Namespace) -> int:
         # with 1 there is nothing to generate clips for, found only after training.
         raise UserError(f"--n-per-class: {args.n_per_class} is too few; at least 2 (one of them becomes "
                         "the test video each class is judged on)")
-    if args.steps < 1 or args.seconds <= 0 or args.simulate < 0:
-        raise UserError("--steps must be at least 1, --seconds above 0 and --simulate 0 or more")
+    if args.steps < 1 or args.seconds <= 0 or args.simulate < 0 or args.lr <= 0:
+        raise UserError("--steps must be at least 1, --seconds and --lr above 0 and --simulate 0 or more")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port: {args.port} is not a port number")
     _check_port_free(args.host, args.port)
     opts = QuickstartOptions(workdir=args.workdir, preset=args.preset, n_per_class=args.n_per_class,
-                             seconds=args.seconds, steps=args.steps, seed=args.seed, host=args.host,
+                             seconds=args.seconds, steps=args.steps, lr=args.lr, seed=args.seed, host=args.host,
                              port=args.port, simulate=args.simulate, serve=not args.no_serve,
                              overrides=args.overrides)
     Quickstart(opts).run()
