@@ -137,7 +137,12 @@ class ThreadedServer:
             for channel in list(srv._map.values()):
                 with contextlib.suppress(OSError):
                     channel.close()
-        srv.trigger.pull_trigger(shut)
+        try:
+            srv.trigger.pull_trigger(shut)
+        except OSError:
+            # The loop's wake-up pipe is already gone (the loop ended, or its fd was closed under
+            # it): nothing will run `shut` for us, so close the channels from here.
+            shut()
         self._thread.join(timeout=10)
         srv.task_dispatcher.shutdown(timeout=5)
 

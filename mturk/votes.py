@@ -6,11 +6,11 @@ import), read by `report`. Columns beyond DESIGN §3: ``class`` (the video's cla
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from regnet.atomic import atomic_path
 from regnet.errors import UserError
 
 VOTE_COLUMNS = [
@@ -69,16 +69,11 @@ def write_votes(path: str | Path, df: pd.DataFrame) -> None:
     path = Path(path)
     cols = VOTE_COLUMNS + [c for c in df.columns if c not in VOTE_COLUMNS]
     df = df.reindex(columns=cols)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        with atomic_path(path, ".tmp") as tmp:
+            if path.suffix == ".parquet":
+                df.to_parquet(tmp, index=False)
+            else:
+                df.to_csv(tmp, index=False)
     except OSError as e:
         raise UserError(f"{path}: cannot write the votes table ({e.strerror or e})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -9,63 +9,36 @@ the same length, so the clip is as long as the source video (the model's padding
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from regnet.data.video import _last_line, ffmpeg_exe
+from regnet.atomic import atomic_path
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# mkstemp files are private (0600); outputs get the usual permissions. Read once: os.umask is
-# process-wide and writers run in threads.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def _publish(tmp: str, path: Path) -> None:
-    os.chmod(tmp, 0o666 & ~_UMASK)
-    os.replace(tmp, path)
-
-
 def write_wav(path: str | Path, wav: np.ndarray, sample_rate: int) -> Path:
     """16-bit PCM (the vocoder's resolution), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".wav.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, ".wav.tmp") as tmp:
         sf.write(tmp, np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0), int(sample_rate),
                  subtype="PCM_16", format="WAV")
-        _publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
 def mux(video: str | Path, wav: str | Path, out: str | Path, duration_s: float) -> Path:
     """``out`` (mp4) = the first ``duration_s`` seconds of ``video``'s picture + ``wav``."""
     video, wav, out = Path(video), Path(wav), Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".mp4")
-    os.close(fd)
-    try:
-        err = _run_mux(video, wav, tmp, duration_s, copy_video=True)
+    with atomic_path(out, ".mp4") as tmp:
+        err = _run_mux(video, wav, str(tmp), duration_s, copy_video=True)
         if err is not None:
             log.info("%s: picture cannot be stream-copied into mp4 (%s); re-encoding", video, err)
-            err = _run_mux(video, wav, tmp, duration_s, copy_video=False)
+            err = _run_mux(video, wav, str(tmp), duration_s, copy_video=False)
         if err is not None:
             raise UserError(f"{video}: cannot write {out.name} ({err})")
-        _publish(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 

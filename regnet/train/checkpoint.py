@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from regnet.atomic import atomic_path
 from regnet.config import Config
 from regnet.errors import UserError
 
@@ -51,14 +50,8 @@ def save_checkpoint(path: str | Path, cfg: Config, generator: nn.Module, discrim
     }
     if extra:
         payload.update(extra)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pt.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, ".pt.tmp") as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
