@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from eval_server.db import HIT, Assignment, Database, HITType
 
@@ -67,9 +67,10 @@ def batch_results_frame(db_url: str | Database, *, hit_type_id: str | None = Non
         if workers:
             for a in s.scalars(select(Assignment).where(Assignment.worker_id.in_(workers))):
                 history[a.worker_id].append(a)
-        similar = {}
-        for ht_id in {ht.id for _, _, ht in rows}:
-            similar[ht_id] = len(list(s.scalars(select(HIT.id).where(HIT.hit_type_id == ht_id))))
+        type_ids = {ht.id for _, _, ht in rows}
+        similar = dict(s.execute(select(HIT.hit_type_id, func.count()).where(HIT.hit_type_id.in_(type_ids))
+                                 .group_by(HIT.hit_type_id)).all()) if type_ids else {}
+    rates = {w: (_rate(h, None), _rate(h, at - 30 * 86400), _rate(h, at - 7 * 86400)) for w, h in history.items()}
     records = []
     input_cols: dict[str, None] = {}
     answer_cols: dict[str, None] = {}
@@ -86,9 +87,9 @@ def batch_results_frame(db_url: str | Database, *, hit_type_id: str | None = Non
             "ApprovalTime": mturk_time(a.approval_time), "RejectionTime": mturk_time(a.rejection_time),
             "RequesterFeedback": a.feedback or "",
             "WorkTimeInSeconds": int(round((a.submit_time or a.accept_time) - a.accept_time)),
-            "LifetimeApprovalRate": _rate(history[a.worker_id], None),
-            "Last30DaysApprovalRate": _rate(history[a.worker_id], at - 30 * 86400),
-            "Last7DaysApprovalRate": _rate(history[a.worker_id], at - 7 * 86400),
+            "LifetimeApprovalRate": rates[a.worker_id][0],
+            "Last30DaysApprovalRate": rates[a.worker_id][1],
+            "Last7DaysApprovalRate": rates[a.worker_id][2],
         }
         for name, value in (json.loads(hit.layout_params) if hit.layout_params else {}).items():
             rec[f"Input.{name}"] = value

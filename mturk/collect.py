@@ -108,12 +108,13 @@ def collect(study: Study, ledger: Ledger, client_for: ClientFor, votes_path: str
         write_votes(votes_path, merged)
         res.new_votes = len(new)
     # Marking participants comes after the votes are safe on disk: a failure here loses nothing.
-    if study.qualifications.mark_participants:
+    if study.qualifications.mark_participants and new_workers:
+        by_endpoint = {t.endpoint: t for t in _targets(study, ledger, None)}
         for endpoint, workers in new_workers.items():
             qid = ledger.get(endpoint, study.name, "participant_qual_id")
             if not qid:
                 continue
-            tgt = next(t for t in _targets(study, ledger, None) if t.endpoint == endpoint)
+            tgt = by_endpoint[endpoint]
             client = client_for(tgt)
             for w in sorted(workers):
                 if ledger.is_marked(endpoint, qid, w):

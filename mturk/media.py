@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from regnet.atomic import atomic_path
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -69,18 +70,17 @@ def make_media(jobs: list[MediaJob], media_dir: Path) -> None:
 
 
 def _derive(exe: str, job: MediaJob, out: Path) -> None:
-    tmp = out.with_name(out.stem + ".part" + out.suffix)
-    if job.op == "silent":
-        cmd = [exe, "-y", "-loglevel", "error", "-i", str(job.source), "-map", "0:v:0", "-c", "copy",
-               "-an", str(tmp)]
-    elif job.op == "mux":
-        cmd = [exe, "-y", "-loglevel", "error", "-i", str(job.source), "-i", str(job.audio_from),
-               "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-shortest", str(tmp)]
-    else:
+    if job.op not in ("silent", "mux"):
         raise ValueError(job.op)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise UserError(f"{job.source}: ffmpeg could not make a check clip ({last})")
-    tmp.replace(out)
+    # The temp file keeps the .mp4 suffix: ffmpeg picks the container by extension.
+    with atomic_path(out, suffix=out.suffix) as tmp:
+        if job.op == "silent":
+            cmd = [exe, "-y", "-loglevel", "error", "-i", str(job.source), "-map", "0:v:0", "-c", "copy",
+                   "-an", str(tmp)]
+        else:
+            cmd = [exe, "-y", "-loglevel", "error", "-i", str(job.source), "-i", str(job.audio_from),
+                   "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-shortest", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+            raise UserError(f"{job.source}: ffmpeg could not make a check clip ({last})")

@@ -98,8 +98,9 @@ def worker_summary(votes: pd.DataFrame, verdicts: list[AssignmentVerdict]) -> pd
     by_worker: dict[str, list[AssignmentVerdict]] = {}
     for v in verdicts:
         by_worker.setdefault(v.worker_id, []).append(v)
+    identical = votes[votes.get("check", pd.Series("", index=votes.index)) == "identical"]
     for w, vs in sorted(by_worker.items()):
-        ident = votes[(votes["worker_id"] == w) & (votes.get("check", pd.Series("", index=votes.index)) == "identical")]
+        ident = identical[identical["worker_id"] == w]
         rows.append({"worker_id": w, "assignments": len(vs), "failed": sum(not v.passed for v in vs),
                      "identical_pairs": len(ident),
                      "identical_left_share": (ident["answer"] == "left").mean() if len(ident) else float("nan")})

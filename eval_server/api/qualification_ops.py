@@ -106,13 +106,7 @@ def list_qualification_types(ctx: ApiContext, p: dict) -> dict:
 def associate(ctx: ApiContext, p: dict) -> dict:
     with ctx.db.write() as s:
         _load_type(s, p["QualificationTypeId"])
-        q = s.get(Qualification, (p["QualificationTypeId"], p["WorkerId"]), with_for_update=True)
-        value = p.get("IntegerValue", 1)
-        if q is None:
-            s.add(Qualification(type_id=p["QualificationTypeId"], worker_id=p["WorkerId"], value=value,
-                                status="Granted", granted_at=now()))
-        else:
-            q.value, q.status, q.granted_at = value, "Granted", now()
+        grant(s, p["QualificationTypeId"], p["WorkerId"], p.get("IntegerValue", 1), now())
     return {}
 
 

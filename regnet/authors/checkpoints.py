@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import yaml
 
+from regnet.atomic import atomic_path
 from regnet.authors.layout import (RegNetDims, Tensor, WaveNetDims, regnet_d_table, regnet_g_table,
                                    wavenet_table)
 from regnet.authors.features import external_data_config
@@ -306,8 +307,9 @@ def export_regnet(ck: dict, src: Path, out: str | Path) -> list[Path]:
             continue
         theirs = convert(sd, table, f"{src}: {key}", reverse=True)
         p = Path(f"{prefix}_net{name}")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"iteration": int(ck.get("step", 0)), "learning_rate": lr, f"optimizer_net{name}": theirs}, p)
+        with atomic_path(p) as tmp:
+            torch.save({"iteration": int(ck.get("step", 0)), "learning_rate": lr, f"optimizer_net{name}": theirs},
+                       tmp)
         written.append(p)
     opts = Path(f"{prefix}_opts.yml")
     opts.write_text(yaml.safe_dump(_authors_opts(cfg, dims), sort_keys=True))
@@ -410,9 +412,9 @@ def export_wavenet(ck: dict, src: Path, out: str | Path) -> list[Path]:
                         f"{cfg.vocoder.weight_norm}: the authors' WaveNet needs 'transposed' with weight norm")
     theirs = convert(ck["model"], wavenet_table(wavenet_dims_from_config(cfg)), f"{src}: model", reverse=True)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": theirs, "optimizer": None, "global_step": int(ck.get("step", 0)),
-                "global_epoch": 0}, out)
+    with atomic_path(out) as tmp:
+        torch.save({"state_dict": theirs, "optimizer": None, "global_step": int(ck.get("step", 0)),
+                    "global_epoch": 0}, tmp)
     return [out]
 
 

@@ -29,7 +29,7 @@ import torch
 from regnet.config import Config, preset
 from regnet.data.features import feature_path, load_features
 from regnet.data.manifest import ManifestRow, read_manifest
-from regnet.data.mel import fit_length, log_mel
+from regnet.data.mel import log_mel
 from regnet.errors import UserError
 from regnet.train.dataset import FeatureDataset
 from regnet.train.trainer import LAST, Trainer
@@ -142,18 +142,13 @@ def padded_mel(wav: np.ndarray, sr: int, rgb: np.ndarray, duration_s: float, cfg
     """Log-mel of a waveform padded like the video it belongs to (cut, then looped with the picture)."""
     import librosa
 
+    from regnet.data.extract import _pad_audio
+
     d = cfg.data
     if sr != d.sample_rate:
         wav = librosa.resample(wav, orig_sr=sr, target_sr=d.sample_rate)
     wav = wav[: int(round(d.clip_seconds * d.sample_rate))]
-    n_src = source_steps(rgb, duration_s, cfg)
-    if n_src < d.n_steps:
-        period = int(round(n_src / d.fps * d.sample_rate))
-        wav = fit_length(wav, period)
-        if d.pad_mode == "repeat":
-            total = int(round(d.clip_seconds * d.sample_rate))
-            wav = np.tile(wav, -(-total // period))[:total]
-    return log_mel(wav, d)
+    return log_mel(_pad_audio(wav, source_steps(rgb, duration_s, cfg), d), d)
 
 
 def _config(base: Config, scale: Scale, v: Variant, seed: int, steps: int, visual_dim: int) -> Config:

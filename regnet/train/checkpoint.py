@@ -39,7 +39,6 @@ def save_checkpoint(path: str | Path, cfg: Config, generator: nn.Module, discrim
                     sched_g: Any = None, sched_d: Any = None, extra: dict | None = None) -> Path:
     """Write atomically (temp file + rename): an interrupted save never leaves a broken file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT, "version": VERSION, "config": cfg.to_dict(),
         "data_hash": data_hash if data_hash is not None else cfg.data.cache_hash(),

@@ -25,7 +25,6 @@ MEL_FIELDS = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "fmi
 def save_vocoder(path: str | Path, model: WaveNet, data_cfg: DataConfig, class_name: str, step: int,
                  optimizer: torch.optim.Optimizer | None = None, extra: dict[str, Any] | None = None) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT, "version": VERSION,
         "config": Config(vocoder=model.cfg).to_dict()["vocoder"],

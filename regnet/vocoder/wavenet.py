@@ -61,8 +61,7 @@ def _conv1d(cin: int, cout: int, kernel: int, dilation: int, dropout: float, wn:
 
 
 def receptive_field(cfg: VocoderConfig) -> int:
-    per_stack = cfg.layers // cfg.stacks
-    return (cfg.kernel_size - 1) * sum(2 ** (i % per_stack) for i in range(cfg.layers)) + 1
+    return (cfg.kernel_size - 1) * sum(dilations(cfg)) + 1
 
 
 def dilations(cfg: VocoderConfig) -> list[int]:
