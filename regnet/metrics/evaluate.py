@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regnet.atomic import atomic_path
 from regnet.clips import ClipRecord, read_clips
 from regnet.config import DataConfig
 from regnet.data.manifest import read_manifest
@@ -277,8 +278,12 @@ def write_results(result: EvaluationResult, out_dir: str | Path, command: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / "objective.md", "csv": out / "objective.csv", "clips": out / "objective_clips.csv"}
-    paths["md"].write_text(render_markdown(result, command))
-    result.summary.to_csv(paths["csv"], index=False, float_format="%.6g")
-    result.clips.to_csv(paths["clips"], index=False, float_format="%.6g")
+    # The simulated raters read objective_clips.csv: never leave half of it behind.
+    with atomic_path(paths["md"]) as tmp:
+        tmp.write_text(render_markdown(result, command))
+    with atomic_path(paths["csv"]) as tmp:
+        result.summary.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(paths["clips"]) as tmp:
+        result.clips.to_csv(tmp, index=False, float_format="%.6g")
     return paths
 
