@@ -259,3 +259,59 @@ def make_video(path: Path) -> Path:
     clip.write_videofile(str(path), fps=10, codec="libx264", audio_codec="aac", logger=None,
                          ffmpeg_params=["-pix_fmt", "yuv420p"])
     return path
+
+
+# ---- a signed-in rater ------------------------------------------------------------------------------
+
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(session, base_url: str) -> str:
+    """The CSRF token of this session, read from the worker page as a browser would see it."""
+    r = session.get(f"{base_url.rstrip('/')}/worker", timeout=30)
+    m = _CSRF_META.search(r.text)
+    if not m:
+        raise AssertionError(f"no csrf-token meta on /worker ({r.status_code}): {r.text[:200]}")
+    return m.group(1)
+
+
+def sign_in(session, base_url: str, worker_id: str, sig: str | None = None) -> None:
+    """Sign `session` (a requests.Session) in as `worker_id` by link (`/worker?workerId=ID[&sig=..]`),
+    confirming the switch when it was signed in as someone else, and make every later POST from it
+    carry the CSRF token (header X-CSRFToken, which Flask-WTF accepts as the form field)."""
+    base = base_url.rstrip("/")
+    params = {"workerId": worker_id, **({"sig": sig} if sig else {})}
+    r = session.get(f"{base}/worker", params=params, timeout=30)
+    if 'id="switchWorker"' in r.text:  # signed in as someone else: the page asks to confirm by POST
+        token = _CSRF_META.search(r.text).group(1)
+        r = session.post(f"{base}/worker/login", data={**params, "csrf_token": token}, timeout=30)
+    if r.status_code != 200 or f"Worker {worker_id}" not in r.text:
+        raise AssertionError(f"sign-in as {worker_id} failed ({r.status_code}): {r.text[:200]}")
+    session.headers["X-CSRFToken"] = csrf_token(session, base)
+
+
+def rater(base_url: str, worker_id: str, sig: str | None = None):
+    """A new requests.Session signed in as `worker_id`."""
+    import requests
+    s = requests.Session()
+    sign_in(s, base_url, worker_id, sig)
+    return s
+
+
+def post_form(session, url: str, data: dict | list, base_url: str | None = None, **kw):
+    """POST a form with the session's CSRF token as the `csrf_token` field (what our own pages' forms send)."""
+    token = session.headers.get("X-CSRFToken") or csrf_token(session, base_url or url.split("/worker")[0])
+    items = list(data.items()) if isinstance(data, dict) else list(data)
+    return session.post(url, data=items + [("csrf_token", token)], timeout=30, **kw)
+
+
+def accept_hit(session, base_url: str, hit_id: str, ui: str | None = None):
+    """POST /worker/accept as the session's rater; the answer is the redirect (not followed)."""
+    data = {"hitId": hit_id, **({"ui": ui} if ui else {})}
+    return post_form(session, f"{base_url.rstrip('/')}/worker/accept", data, base_url, allow_redirects=False)
+
+
+def assignment_of(resp) -> str:
+    """The assignmentId in an accept redirect's Location."""
+    loc = resp.headers["Location"]
+    return loc.split("assignmentId=")[1].split("&")[0]
