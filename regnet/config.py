@@ -115,8 +115,9 @@ class ModelConfig:
     # Width of each of the two branches (visual, mel) before they are concatenated.
     disc_branch_channels: int = 64
     disc_channels: tuple[int, int, int] = (256, 512, 1024)
-    # Test time: 'zero_output' (paper: regularizer output replaced by zeros) or 'zero_input'
-    # (authors' code: the regularizer runs on a zeroed spectrogram).
+    # Test time: 'zero_output' (the regularizer's output replaced by zeros: the paper's S0_hat and
+    # the authors' documented test command, `aux_zero True`) or 'zero_input' (the regularizer runs
+    # on an all-zero spectrogram: what their code does only with an explicit `mode_input vis`).
     test_regularizer: str = "zero_output"
     # Test-time z: 'random' (authors' code, fresh noise) or 'zero'.
     test_z: str = "random"
@@ -174,6 +175,10 @@ class VocoderConfig:
     upsample_net: str = "stretch"
     log_scale_min: float = float(math.log(1e-14))
     weight_norm: bool = True
+    # How the layers' skip outputs combine (regnet.vocoder.wavenet): 'sum-sqrt' = sqrt(1/L) * sum
+    # (trained here); 'r9y9-2092a64' = the recurrence of the r9y9 commit the authors bundle, set by
+    # import-checkpoint on their vocoders.
+    skip_rule: str = "sum-sqrt"
     # Training
     batch_size: int = 4
     max_time_steps: int = 10240
@@ -268,6 +273,9 @@ class Config:
             raise UserError(f"{source}: data.pad_mode '{d.pad_mode}' is not one of {', '.join(PAD_MODES)}")
         if not 0 <= d.fmin < d.fmax:
             raise UserError(f"{source}: data.fmin {d.fmin} and data.fmax {d.fmax} need 0 <= fmin < fmax")
+        if self.vocoder.skip_rule not in SKIP_RULES:
+            raise UserError(f"{source}: vocoder.skip_rule '{self.vocoder.skip_rule}' is not one of "
+                            f"{', '.join(SKIP_RULES)}")
         if d.n_steps < 1:
             raise UserError(f"{source}: data.clip_seconds {d.clip_seconds} at data.fps {d.fps} "
                             "gives no visual step")
@@ -282,6 +290,8 @@ class Config:
 
 
 PAD_MODES = ("repeat", "zero")
+# vocoder.skip_rule values (regnet.vocoder.wavenet.add_skip).
+SKIP_RULES = ("sum-sqrt", "r9y9-2092a64")
 # Fields that must be positive numbers (None allowed where the type is Optional).
 _POSITIVE: dict[str, tuple[str, ...]] = {
     "data": ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "fps", "clip_seconds",

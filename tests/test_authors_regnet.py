@@ -318,3 +318,25 @@ def test_cli_import_and_export(tmp_path, authors, capsys):
     rc = main(["import-checkpoint", str(tmp_path / "nothing"), "--out", str(tmp_path / "y.pt")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error: ") and "\n" not in err
+
+
+def test_test_regularizer_words_match_the_authors_code():
+    """Their documented test command (`aux_zero True`) zeroes the regularizer's OUTPUT (zero_output);
+    only an explicit `mode_input vis` zeroes its input (zero_input). Every description says so."""
+    import inspect
+    from pathlib import Path
+
+    import regnet.config
+    import regnet.models.regnet
+    from regnet.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command" or hasattr(a, "choices") and
+               isinstance(a.choices, dict) and "import-checkpoint" in a.choices)
+    helps = {a.dest: a.help for a in sub.choices["import-checkpoint"]._actions}
+    root = Path(regnet.config.__file__).parents[1]
+    texts = [helps["test_regularizer"], inspect.getsource(regnet.config), inspect.getsource(regnet.models.regnet),
+             (root / "README.md").read_text()]
+    for text in texts:
+        flat = " ".join(text.split())
+        assert "test code's zeroed spectrogram" not in flat and "their code zeroes the regularizer's input" not in flat
+        assert "aux_zero True" in flat and "mode_input vis" in flat

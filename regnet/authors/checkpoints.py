@@ -355,6 +355,8 @@ def wavenet_config(dims: WaveNetDims, base: Config, where: str) -> Config:
     v.skip_channels, v.kernel_size, v.cin_channels = dims.skip_channels, dims.kernel_size, dims.cin_channels
     v.n_mix, v.upsample_scales = dims.out_channels // 3, tuple(dims.upsample_scales)
     v.upsample_net, v.weight_norm = "transposed", True
+    # Their vocoders come from r9y9 at 2092a64, whose skips follow its recurrence (regnet.vocoder.wavenet).
+    v.skip_rule = "r9y9-2092a64"
     return cfg
 
 
@@ -410,12 +412,40 @@ def export_wavenet(ck: dict, src: Path, out: str | Path) -> list[Path]:
     if cfg.vocoder.upsample_net != "transposed" or not cfg.vocoder.weight_norm:
         raise UserError(f"{src}: vocoder.upsample_net '{cfg.vocoder.upsample_net}' / weight_norm "
                         f"{cfg.vocoder.weight_norm}: the authors' WaveNet needs 'transposed' with weight norm")
+    if "skip_rule" not in vocoder:
+        from regnet.vocoder.checkpoint import skip_rule_of_legacy
+
+        cfg.vocoder.skip_rule = skip_rule_of_legacy(ck)
     theirs = convert(ck["model"], wavenet_table(wavenet_dims_from_config(cfg)), f"{src}: model", reverse=True)
+    if cfg.vocoder.skip_rule != "r9y9-2092a64":
+        theirs = fold_sum_sqrt_into_r9y9(theirs, cfg.vocoder.layers)
+        log.warning("%s: vocoder.skip_rule '%s'; their r9y9 code combines skips by its 2092a64 recurrence, "
+                    "so each conv1x1_skip is rescaled to give the same output there (not a bit-exact copy)",
+                    src, cfg.vocoder.skip_rule)
     out = Path(out)
     with atomic_path(out) as tmp:
         torch.save({"state_dict": theirs, "optimizer": None, "global_step": int(ck.get("step", 0)),
                     "global_epoch": 0}, tmp)
     return [out]
+
+
+def r9y9_skip_factors(n_layers: int) -> list[float]:
+    """Each layer's weight in r9y9 2092a64's skip recurrence: (sqrt 1/2)^(L-1) for the first, (sqrt
+    1/2)^(L-i+1) for layer i >= 2 (1-based)."""
+    return [math.sqrt(0.5) ** (n_layers - max(i, 2) + 1) for i in range(1, n_layers + 1)]
+
+
+def fold_sum_sqrt_into_r9y9(sd: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
+    """A 'sum-sqrt' network's r9y9 state dict rescaled so the 2092a64 recurrence gives its output:
+    layer i's skip conv (weight_g and bias; weight norm makes the weight linear in weight_g) times
+    sqrt(1/L) / f_i."""
+    out = dict(sd)
+    for i, f in enumerate(r9y9_skip_factors(n_layers)):
+        k = math.sqrt(1.0 / n_layers) / f
+        for name in ("weight_g", "bias"):
+            key = f"conv_layers.{i}.conv1x1_skip.{name}"
+            out[key] = sd[key] * k
+    return out
 
 
 # -- entry points ------------------------------------------------------------------------------

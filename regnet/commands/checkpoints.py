@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--z", choices=["random", "zero"],
                    help="test-time z stored with the model (model.test_z; random = their code, seeded by generate --seed)")
     p.add_argument("--test-regularizer", choices=["zero_output", "zero_input"],
-                   help="zero_output = the paper (default); zero_input = their test code's zeroed spectrogram")
+                   help="zero_output = the regularizer's output zeroed: the paper and their documented test "
+                   "command, aux_zero True (default); zero_input = the regularizer run on a zeroed "
+                   "spectrogram, as their code does only with an explicit mode_input vis")
     add_config_args(p)
     p.set_defaults(func=run_import_checkpoint)
 

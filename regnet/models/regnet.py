@@ -2,8 +2,10 @@
 
 Training: ``forward(visual, mel)`` with the true mel feeding the regularizer; returns
 ``(I_hat, S_hat)``. Test (eval mode, or ``mel=None``): the regularizer's contribution is replaced as
-``model.test_regularizer`` says — 'zero_output' (paper: S0_hat = G(Ev(V), 0)) or 'zero_input'
-(authors' test code: the regularizer runs on an all-zero spectrogram) — and z is drawn as
+``model.test_regularizer`` says — 'zero_output' (paper: S0_hat = G(Ev(V), 0); also the authors'
+documented test command, ``aux_zero True``, which zeroes the regularizer's output) or 'zero_input'
+(the regularizer runs on an all-zero spectrogram: their code does this only when run with an
+explicit ``mode_input vis``) — and z is drawn as
 ``model.test_z`` says ('random' as the authors do, seedable, or 'zero').
 
 State-dict keys equal the authors' ``Regnet_G`` keys without the ``module.`` prefix that their

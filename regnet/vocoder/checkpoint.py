@@ -1,19 +1,24 @@
 """WaveNet vocoder checkpoints (docs/architecture.md): a ``torch.save`` dict with
 ``format: "regnet-bench/wavenet"``, ``version``, ``config`` (VocoderConfig as a dict),
 ``data_config`` (DataConfig as a dict: the mel the network was trained on), ``class_name``,
-``step``, ``model`` and ``optimizer`` state dicts. Written atomically (temp file + rename)."""
+``step``, ``model`` and ``optimizer`` state dicts. ``config.skip_rule`` says how the layers' skips
+combine; files without it are read as 'sum-sqrt', or 'r9y9-2092a64' for an import of the authors'
+vocoder (``source.kind == "authors-wavenet"``). Written atomically (temp file + rename)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from regnet.atomic import atomic_path
-from regnet.config import Config, DataConfig
+from regnet.config import SKIP_RULES, Config, DataConfig
 from regnet.errors import UserError
 from regnet.vocoder.wavenet import WaveNet
+
+log = logging.getLogger(__name__)
 
 FORMAT = "regnet-bench/wavenet"
 VERSION = 1
@@ -52,10 +57,24 @@ def read_vocoder_file(path: str | Path) -> dict[str, Any]:
     return ck
 
 
+def skip_rule_of_legacy(ck: dict[str, Any]) -> str:
+    """The skip rule of a checkpoint saved before ``vocoder.skip_rule`` existed."""
+    src = ck.get("source")
+    return "r9y9-2092a64" if isinstance(src, dict) and src.get("kind") == "authors-wavenet" else "sum-sqrt"
+
+
 def load_wavenet(path: str | Path, device: torch.device | str = "cpu") -> tuple[WaveNet, DataConfig, dict[str, Any]]:
     """-> (model in eval mode, the DataConfig it was trained with, the raw checkpoint dict)."""
     ck = read_vocoder_file(path)
-    cfg = Config.from_dict({"vocoder": ck["config"], "data": ck.get("data_config") or {}}, source=str(path))
+    vocoder = dict(ck["config"] or {})
+    if "skip_rule" not in vocoder:
+        # Written before the rule was recorded: imports of the authors' files carry their r9y9
+        # commit's recurrence, everything else was trained here with the sum.
+        vocoder["skip_rule"] = skip_rule_of_legacy(ck)
+        log.info("%s: no vocoder.skip_rule recorded; using '%s'", path, vocoder["skip_rule"])
+    cfg = Config.from_dict({"vocoder": vocoder, "data": ck.get("data_config") or {}}, source=str(path))
+    if cfg.vocoder.skip_rule not in SKIP_RULES:
+        raise UserError(f"{path}: vocoder.skip_rule '{cfg.vocoder.skip_rule}' is not one of {', '.join(SKIP_RULES)}")
     model = WaveNet(cfg.vocoder)
     try:
         model.load_state_dict(ck["model"])

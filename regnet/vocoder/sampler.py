@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from regnet.vocoder.mixture import draw_uniforms, sample_mol
-from regnet.vocoder.wavenet import WaveNet, effective_weight
+from regnet.vocoder.wavenet import WaveNet, add_skip, effective_weight, finish_skips
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class PackedWaveNet:
     residual: int
     gate: int
     skip: int
+    skip_rule: str  # vocoder.skip_rule: how the layers' skips combine (regnet.vocoder.wavenet)
 
     @classmethod
     def from_model(cls, model: WaveNet, dtype: torch.dtype = torch.float32) -> "PackedWaveNet":
@@ -107,7 +108,8 @@ class PackedWaveNet:
             head_w1=cast(effective_weight(h1)[:, :, 0]), head_b1=cast(h1.bias),
             head_w2=cast(effective_weight(h2)[:, :, 0]), head_b2=cast(h2.bias),
             dilations=[layer.dilation for layer in model.conv_layers], kernel=cfg.kernel_size,
-            residual=cfg.residual_channels, gate=cfg.gate_channels, skip=cfg.skip_channels)
+            residual=cfg.residual_channels, gate=cfg.gate_channels, skip=cfg.skip_channels,
+            skip_rule=model.skip_rule)
 
     @property
     def n_layers(self) -> int:
@@ -125,10 +127,12 @@ class PackedWaveNet:
         z = torch.tanh(a) * torch.sigmoid(b)
         os = torch.addmm(self.os_b[i], z, self.os_w[i].T)
         x = (os[:, : self.residual] + x) * _SQRT_HALF
-        return x, skips + os[:, self.residual:]
+        # The same rule as the full forward (one function), so CPU tests of the reference and
+        # fast samplers also cover the CUDA-graph path, which replays these very ops.
+        return x, add_skip(skips, os[:, self.residual:], i, self.skip_rule)
 
     def head(self, skips: torch.Tensor) -> torch.Tensor:
-        y = torch.relu(skips * math.sqrt(1.0 / self.n_layers))
+        y = torch.relu(finish_skips(skips, self.n_layers, self.skip_rule))
         y = torch.relu(torch.addmm(self.head_b1, y, self.head_w1.T))
         return torch.addmm(self.head_b2, y, self.head_w2.T).float()
 

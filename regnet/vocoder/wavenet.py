@@ -34,8 +34,20 @@ Here weight norm uses ``torch.nn.utils.parametrizations.weight_norm``, so ``X.we
 predicts x[t] from x[<t] and c[t] (one sample apart: immaterial for loading weights).
 
 The gate conv's output is split in two halves (tanh | sigmoid), so ``conv1x1_out`` and
-``conv1x1_skip`` read G/2 channels; residuals are scaled by sqrt(0.5) and the skip sum by
-sqrt(1/layers), both as r9y9 does.
+``conv1x1_skip`` read G/2 channels; residuals are scaled by sqrt(0.5) as r9y9 does.
+
+How the layers' skip outputs h_1..h_L combine is ``vocoder.skip_rule``, a property of a checkpoint
+(`add_skip` / `finish_skips`, shared by the full forward and every sampler):
+
+- 'sum-sqrt' (what this project trains, later r9y9): ``sqrt(1/L) * (h_1 + ... + h_L)``.
+- 'r9y9-2092a64' (the r9y9 commit the RegNet authors bundle, so their ``*_ema.pth`` files):
+  ``skips = h_1``, then ``skips = (skips + h_i) * sqrt(0.5)`` for each later layer, nothing after;
+  h_1 and h_2 end up weighted (sqrt 1/2)^(L-1), h_i (sqrt 1/2)^(L-i+1).
+
+The recurrence is computed as written rather than folded into ``conv1x1_skip`` on import: the
+imported weights then stay the file's tensors, so export gives them back bit for bit (a fold
+multiplied in and divided out again is not exact in floating point), and a checkpoint trained
+here keeps its 'sum-sqrt' audio untouched.
 """
 
 from __future__ import annotations
@@ -47,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm as _weight_norm
 
-from regnet.config import VocoderConfig
+from regnet.config import SKIP_RULES, VocoderConfig
 
 
 def _conv1d(cin: int, cout: int, kernel: int, dilation: int, dropout: float, wn: bool,
@@ -67,6 +79,32 @@ def receptive_field(cfg: VocoderConfig) -> int:
 def dilations(cfg: VocoderConfig) -> list[int]:
     per_stack = cfg.layers // cfg.stacks
     return [2 ** (i % per_stack) for i in range(cfg.layers)]
+
+
+SUM_SQRT, R9Y9_2092A64 = SKIP_RULES
+_SQRT_HALF = math.sqrt(0.5)
+
+
+def check_skip_rule(rule: str) -> str:
+    if rule not in SKIP_RULES:
+        raise ValueError(f"vocoder.skip_rule must be one of {', '.join(SKIP_RULES)}, got {rule!r}")
+    return rule
+
+
+def add_skip(skips: torch.Tensor | float | None, h: torch.Tensor, i: int, rule: str) -> torch.Tensor:
+    """Fold layer ``i``'s (0-based) skip output ``h`` into the running ``skips`` (None/0 before layer 0)."""
+    if i == 0 or skips is None:
+        return h
+    if rule == R9Y9_2092A64:
+        return (skips + h) * _SQRT_HALF
+    return skips + h
+
+
+def finish_skips(skips: torch.Tensor, n_layers: int, rule: str) -> torch.Tensor:
+    """What the output head reads: the running skips after the last layer."""
+    if rule == R9Y9_2092A64:
+        return skips
+    return skips * math.sqrt(1.0 / n_layers)
 
 
 class Stretch(nn.Module):
@@ -154,6 +192,7 @@ class WaveNet(nn.Module):
         if cfg.gate_channels % 2:
             raise ValueError(f"vocoder.gate_channels ({cfg.gate_channels}) must be even")
         self.cfg = cfg
+        self.skip_rule = check_skip_rule(cfg.skip_rule)
         wn = cfg.weight_norm
         self.first_conv = _conv1d(1, cfg.residual_channels, 1, 1, 0.0, wn)
         self.conv_layers = nn.ModuleList(ResidualConv1dGLU(cfg, d) for d in dilations(cfg))
@@ -176,11 +215,11 @@ class WaveNet(nn.Module):
         if x_prev.dim() == 2:
             x_prev = x_prev.unsqueeze(1)
         x = self.first_conv(x_prev)
-        skips = 0.0
-        for layer in self.conv_layers:
+        skips = None
+        for i, layer in enumerate(self.conv_layers):
             x, s = layer(x, c)
-            skips = skips + s
-        y = skips * math.sqrt(1.0 / len(self.conv_layers))
+            skips = add_skip(skips, s, i, self.skip_rule)
+        y = finish_skips(skips, len(self.conv_layers), self.skip_rule)
         for f in self.last_conv_layers:
             y = f(y)
         return y
