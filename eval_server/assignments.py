@@ -216,8 +216,9 @@ def submit(db: Database, assignment_id: str, fields: list[tuple[str, str]], at: 
         a = s.get(Assignment, assignment_id, with_for_update=True)
         if a is None:
             raise WorkerError(404, f"assignment {assignment_id} does not exist")
-        if worker_id and worker_id != a.worker_id:
-            raise WorkerError(403, f"assignment {assignment_id} belongs to another worker")
+        # No rater (None) owns nothing: a submit without a session is refused, not stored.
+        if worker_id is None or worker_id != a.worker_id:
+            raise WorkerError(403, f"assignment {assignment_id} is not yours; sign in as its rater")
         if a.status in DONE_STATUSES:
             raise WorkerError(409, f"assignment {assignment_id} was already submitted")
         if a.status == "Abandoned" or at > a.deadline:

@@ -22,3 +22,9 @@ class ServerConfig:
     # SigV4 requests older (or newer) than this are refused, as AWS does (15 minutes).
     max_clock_skew_s: int = 15 * 60
     secret_key: str = field(default="", repr=False)
+    # Raters sign in only by their personal link (`export-links`: /worker?workerId=ID&sig=HMAC(secret, ID));
+    # off, anyone may type or link in an id (a local lab, a class).
+    require_signed_links: bool = False
+    # Other origins (scheme://host[:port]) whose ExternalQuestion pages may post to /mturk/externalSubmit
+    # (docs/architecture.md, "Rater identity"); our own origin always may.
+    submit_origins: tuple[str, ...] = ()

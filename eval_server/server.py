@@ -55,11 +55,15 @@ def prepare(config: ServerConfig) -> tuple[ServerConfig, Database, Generated]:
         admin, made = db.meta_default("admin_token", lambda: secrets.token_urlsafe(24))
         if made:
             gen = replace(gen, admin_token=admin)
-    # One session secret for every process on this database, so a worker's cookie works on any of them.
-    session_secret, _ = db.meta_default("session_secret", lambda: secrets.token_hex(32))
     cfg = replace(config, requester_key=key, requester_secret=secret, admin_token=admin,
-                  secret_key=config.secret_key or session_secret)
+                  secret_key=config.secret_key or session_secret(db))
     return cfg, db, gen
+
+
+def session_secret(db: Database) -> str:
+    """One secret for every process on this database, so a worker's cookie works on any of them; it also
+    signs the raters' personal links (`export-links`, eval_server/identity.py)."""
+    return db.meta_default("session_secret", lambda: secrets.token_hex(32))[0]
 
 
 def build_app(config: ServerConfig) -> tuple[Flask, ServerConfig, Generated]:

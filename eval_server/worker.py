@@ -1,15 +1,19 @@
 """The worker side: sign-in (also from recruitment links), the HIT list, preview, accept, the HIT page in
-an iframe, submit, return, qualification tests, notifications, and uploaded-file download."""
+an iframe, submit, return, qualification tests, notifications, and uploaded-file download.
+
+Who the rater is comes from the session set at sign-in (`eval_server.identity`); state changes are
+POSTs carrying the CSRF token (Flask-WTF, eval_server/app.py), except the HIT page's own submit, which
+needs the session to own the assignment and the request to come from this origin."""
 
 from __future__ import annotations
 
 import hmac
 import json
-import re
 import time
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from eval_server import qual_tests, questions, xml_answers
@@ -19,11 +23,12 @@ from eval_server.assignments import (PREVIEW_ID, WorkerError, accept, counts_for
                                      unmet_requirements)
 from eval_server.db import (HIT, Assignment, HITType, Notification, QualificationRequest, QualificationType,
                             Upload)
+from eval_server.identity import (WORKER_RE, cross_origin, current_worker, link_ok, require_same_origin,
+                                  session_worker, set_worker)
 from eval_server.ids import new_id, now
 from eval_server.state import state
 
 bp = Blueprint("worker", __name__, template_folder="templates")
-WORKER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # Recruitment platforms and the query parameter that carries their participant id.
 RECRUIT_PARAMS = {"PROLIFIC_PID": "prolific", "workerId": "direct", "participant": "direct"}
 
@@ -43,7 +48,26 @@ def _worker_arg(value: str | None, *, required: bool = True) -> str | None:
 
 
 def _session_worker() -> str | None:
-    return session.get("worker_id")
+    return session_worker()
+
+
+def _link_sign_in(worker_id: str, source: str) -> Response | str:
+    """Sign in from a link (`/worker?workerId=ID[&sig=..]`, a recruitment platform's PROLIFIC_PID...)."""
+    st = state()
+    sig = request.args.get("sig")
+    if st.config.require_signed_links and not link_ok(st.config.secret_key, worker_id, sig):
+        return _text(403, "this study admits raters only by their personal link, and this link's signature "
+                          "is missing or wrong; ask the study team for your link")
+    current = session_worker()
+    if current and current != worker_id:
+        # Someone else is signed in in this browser: a link (perhaps on another site) must not switch
+        # who they are; they confirm with a same-origin POST carrying the CSRF token.
+        return render_template("switch.html", current=current, worker_id=worker_id, sig=sig or "",
+                               source=source)
+    if current != worker_id:
+        set_worker(worker_id, source)
+    session["recruit_info"] = {k: v for k, v in request.args.items() if k in ("STUDY_ID", "SESSION_ID")}
+    return redirect(url_for("worker.home"))
 
 
 def _visible_hits(s, worker_id: str, at: float) -> list[dict]:
@@ -79,13 +103,10 @@ def _visible_hits(s, worker_id: str, at: float) -> list[dict]:
 def home() -> Response | str:
     for param, source in RECRUIT_PARAMS.items():
         if request.args.get(param):
-            session["worker_id"] = _worker_arg(request.args[param])
-            session["recruit"] = source
-            session["recruit_info"] = {k: v for k, v in request.args.items() if k in ("STUDY_ID", "SESSION_ID")}
-            return redirect(url_for("worker.home"))
+            return _link_sign_in(_worker_arg(request.args[param]), source)
     worker_id = _session_worker()
     if not worker_id:
-        return render_template("login.html")
+        return render_template("login.html", signed_only=state().config.require_signed_links)
     st = state()
     at = now()
     with st.db.read() as s:
@@ -100,22 +121,39 @@ def home() -> Response | str:
 
 @bp.post("/worker/login")
 def login() -> Response:
-    session["worker_id"] = _worker_arg(request.form.get("workerId"))
-    session.pop("recruit", None)
+    """The sign-in form, or the confirmation of a link sign-in while someone else is signed in
+    (Flask-WTF has checked the CSRF token before this runs)."""
+    require_same_origin("sign-in")
+    worker_id = _worker_arg(request.form.get("workerId"))
+    st = state()
+    if st.config.require_signed_links and not link_ok(st.config.secret_key, worker_id, request.form.get("sig")):
+        return _text(403, "this study admits raters only by their personal link; open the link you were given")
+    source = request.form.get("source")
+    set_worker(worker_id, source if source in RECRUIT_PARAMS.values() else "direct")
     return redirect(url_for("worker.home"))
 
 
-@bp.get("/worker/logout")
+@bp.post("/worker/logout")
 def logout() -> Response:
+    require_same_origin("sign-out")
     session.clear()
     return redirect(url_for("worker.home"))
 
 
 @bp.get("/worker/api/hits")
 def api_hits() -> Response:
-    worker_id = _worker_arg(request.args.get("workerId") or _session_worker())
+    worker_id = _own_worker()
     with state().db.read() as s:
         return Response(json.dumps({"hits": _visible_hits(s, worker_id, now())}), content_type="application/json")
+
+
+def _own_worker() -> str:
+    """The session's rater; a workerId parameter naming anyone else is refused, never believed."""
+    worker_id = current_worker()
+    asked = request.values.get("workerId")
+    if asked and asked != worker_id:
+        abort(_text(403, f"you are signed in as {worker_id}, not {asked}"))
+    return worker_id
 
 
 def _task_query(a: Assignment | None, hit_id: str, worker_id: str | None) -> str:
@@ -127,15 +165,23 @@ def _task_query(a: Assignment | None, hit_id: str, worker_id: str | None) -> str
 
 
 @bp.get("/worker/accept")
-def accept_route() -> Response:
+def accept_link() -> Response:
+    """An old-style accept link takes nothing (a GET must not change state): it shows the HIT's
+    preview, whose Accept button is the POST form."""
     hit_id = request.args.get("hitId") or abort(_text(400, "hitId is required"))
-    worker_id = _worker_arg(request.args.get("workerId") or _session_worker())
+    return redirect(url_for("worker.frame", hitId=hit_id), code=303)
+
+
+@bp.post("/worker/accept")
+def accept_route() -> Response:
+    require_same_origin("accepting a HIT")
+    hit_id = request.form.get("hitId") or abort(_text(400, "hitId is required"))
+    worker_id = _own_worker()
     try:
         a = accept(state().db, hit_id, worker_id, now())
     except WorkerError as e:
         return _text(e.status, e.message)
-    if request.args.get("ui") == "frame":
-        session["worker_id"] = worker_id
+    if request.form.get("ui") == "frame":
         return redirect("/worker/hit?" + _task_query(a, hit_id, worker_id))
     return redirect("/worker/task?" + _task_query(a, hit_id, worker_id))
 
@@ -144,7 +190,7 @@ def accept_route() -> Response:
 def frame() -> Response | str:
     """What the worker sees: HIT details, accept/return/submit controls, and the HIT page in an iframe."""
     hit_id = request.args.get("hitId") or abort(_text(400, "hitId is required"))
-    worker_id = _worker_arg(request.args.get("workerId") or _session_worker(), required=False)
+    worker_id = _session_worker()
     assignment_id = request.args.get("assignmentId") or PREVIEW_ID
     st = state()
     at = now()
@@ -156,8 +202,10 @@ def frame() -> Response | str:
         a = None
         if assignment_id != PREVIEW_ID:
             a = s.get(Assignment, assignment_id)
-            if a is None or a.hit_id != hit_id or (worker_id and a.worker_id != worker_id):
+            if a is None or a.hit_id != hit_id:
                 return _text(404, f"assignment {assignment_id} is not an assignment of HIT {hit_id}")
+            if a.worker_id != worker_id:
+                return _text(403, f"assignment {assignment_id} is not yours; sign in as its rater")
             if a.status != "Accepted" or a.deadline <= at:
                 return _text(410, f"assignment {assignment_id} is no longer open")
         q = questions.parse(hit.question)
@@ -170,7 +218,7 @@ def frame() -> Response | str:
         src = q.url + ("&" if "?" in q.url else "?") + urlencode(params)
     else:
         src = "/worker/task?" + _task_query(a, hit_id, worker_id if a else None)
-    return render_template("hit.html", hit=hit, ht=ht, a=a, worker_id=worker_id, src=src,
+    return render_template("hit.html", hit=hit, ht=ht, a=a, worker_id=worker_id, src=src, can_accept=bool(worker_id),
                            height=q.frame_height or 800, available=available,
                            deadline_in=int(a.deadline - at) if a else None)
 
@@ -180,7 +228,8 @@ def task() -> Response:
     """The HIT's own page (HTMLQuestion content, a rendered QuestionForm, or a redirect to the external URL)."""
     hit_id = request.args.get("hitId") or abort(_text(400, "hitId is required"))
     assignment_id = request.args.get("assignmentId") or PREVIEW_ID
-    worker_id = _worker_arg(request.args.get("workerId"), required=False)
+    # workerId stays in the URL because MTurk pages read it; who may see the page is the session's say.
+    worker_id = _session_worker()
     st = state()
     with st.db.read() as s:
         hit = s.get(HIT, hit_id)
@@ -190,8 +239,8 @@ def task() -> Response:
             a = s.get(Assignment, assignment_id)
             if a is None or a.hit_id != hit_id:
                 return _text(404, f"assignment {assignment_id} is not an assignment of HIT {hit_id}")
-            if worker_id and a.worker_id != worker_id:
-                return _text(403, f"assignment {assignment_id} belongs to another worker")
+            if a.worker_id != worker_id:
+                return _text(403, f"assignment {assignment_id} is not yours; sign in as its rater")
         elif worker_id:
             ht = s.get(HITType, hit.hit_type_id)
             failed = unmet_requirements(s, worker_id, json.loads(ht.qual_requirements), "Preview")
@@ -207,11 +256,16 @@ def task() -> Response:
 
 
 def _form_fields() -> list[tuple[str, str]]:
-    return [(k, v) for k, v in request.form.items(multi=True) if k != "assignmentId"]
+    # csrf_token: a page of ours may send it along; it is not an answer.
+    return [(k, v) for k, v in request.form.items(multi=True) if k not in ("assignmentId", "csrf_token")]
 
 
 @bp.post("/mturk/externalSubmit")
 def external_submit() -> Response:
+    st = state()
+    if cross_origin() and request.headers.get("Origin") not in st.config.submit_origins:
+        return _text(403, "answers must be posted from the HIT page this server gave you, not from another site")
+    worker_id = current_worker()
     assignment_id = request.form.get("assignmentId", "")
     if not assignment_id or assignment_id == PREVIEW_ID:
         return _text(400, "assignmentId is missing: accept the HIT before submitting")
@@ -221,7 +275,7 @@ def external_submit() -> Response:
         fields.append((name, f.filename))
     uploads = [(name, f.filename, f.mimetype or "application/octet-stream", f.read()) for name, f in files]
     try:
-        a = submit(state().db, assignment_id, fields, now(), worker_id=_session_worker(), uploads=uploads)
+        a = submit(st.db, assignment_id, fields, now(), worker_id=worker_id, uploads=uploads)
     except WorkerError as e:
         return _text(e.status, e.message)
     done = url_for("worker.done", assignmentId=a.id, hitId=a.hit_id)
@@ -248,12 +302,17 @@ def done() -> str:
 @bp.post("/worker/return")
 def return_hit() -> Response:
     """Give an accepted assignment back (MTurk's Return): it goes back to the pool."""
+    require_same_origin("returning a HIT")
+    worker_id = current_worker()
     assignment_id = request.form.get("assignmentId", "")
-    worker_id = _session_worker()
     with state().db.write() as s:
         a = s.get(Assignment, assignment_id, with_for_update=True)
-        if a is None or a.status != "Accepted" or (worker_id and a.worker_id != worker_id):
-            return _text(404, f"no open assignment {assignment_id} of yours")
+        if a is None:
+            return _text(404, f"assignment {assignment_id} does not exist")
+        if a.worker_id != worker_id:
+            return _text(403, f"assignment {assignment_id} is not yours")
+        if a.status != "Accepted":
+            return _text(409, f"assignment {assignment_id} is no longer open")
         a.status, a.slot, a.active_worker = "Abandoned", None, None
         expire_stale(s, a.hit_id, now())
     return redirect(url_for("worker.home"))
@@ -263,7 +322,9 @@ def return_hit() -> Response:
 def qualification() -> Response | str:
     """A qualification test (scored at once when it has an AnswerKey) or a plain request."""
     type_id = request.values.get("typeId", "")
-    worker_id = _session_worker() or abort(_text(403, "sign in with a worker id first"))
+    worker_id = current_worker()
+    if request.method == "POST":
+        require_same_origin("a qualification answer")
     st = state()
     at = now()
     with st.db.write() as s:
@@ -273,7 +334,8 @@ def qualification() -> Response | str:
         if request.method == "GET":
             if qt.test:
                 page = questions.render_form(questions.parse(qt.test), "QUALIFICATION_TEST", "",
-                                             action_path="/worker/qualification", extra_hidden={"typeId": qt.id})
+                                             action_path="/worker/qualification",
+                                             extra_hidden={"typeId": qt.id, "csrf_token": generate_csrf()})
                 return Response(page, content_type="text/html; charset=utf-8")
             return render_template("request_qual.html", qt=qt)
         last = s.scalars(select(QualificationRequest).where(QualificationRequest.type_id == qt.id,
@@ -282,7 +344,8 @@ def qualification() -> Response | str:
         if last is not None and (qt.retry_delay is None or at - last.submit_time < qt.retry_delay) and qt.test:
             return _text(409, "you have already taken this test" + (
                 "" if qt.retry_delay is None else f"; you may retry after {qt.retry_delay} s"))
-        fields = [(k, v) for k, v in request.form.items(multi=True) if k not in ("assignmentId", "typeId")]
+        fields = [(k, v) for k, v in request.form.items(multi=True)
+                  if k not in ("assignmentId", "typeId", "csrf_token")]
         q = questions.parse(qt.test) if qt.test else None
         answer = xml_answers.build(fields, q.selection_ids) if q else None
         req = QualificationRequest(id=new_id(), type_id=qt.id, worker_id=worker_id, answer=answer, submit_time=at)

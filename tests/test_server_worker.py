@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import pytest
 import requests
-from server_fixtures import SIMPLE_FORM, sqlite_url, start_inprocess  # noqa: F401
+from server_fixtures import SIMPLE_FORM, accept_hit, assignment_of, post_form, rater, sqlite_url, start_inprocess  # noqa: F401
 
 from eval_server.export import batch_results_frame
 
@@ -37,10 +37,18 @@ def _hit(c, max_assignments=1, duration=60, annotation="study-a"):
                         RequesterAnnotation=annotation)["HIT"]["HITId"]
 
 
+_RATERS: dict[tuple[str, str], requests.Session] = {}
+
+
+def _rater(url, worker):
+    """One signed-in session per (server, rater), as one browser per person."""
+    if (url, worker) not in _RATERS:
+        _RATERS[(url, worker)] = rater(url, worker)
+    return _RATERS[(url, worker)]
+
+
 def _accept(url, hit_id, worker, session=None):
-    r = (session or requests).get(f"{url}/worker/accept", params={"hitId": hit_id, "workerId": worker},
-                                  allow_redirects=False)
-    return r
+    return accept_hit(session or _rater(url, worker), url, hit_id)
 
 
 def test_media_ranges_types_and_no_escape(server, media):
@@ -69,17 +77,19 @@ def test_accept_submit_rules(server):
     aid = loc.split("assignmentId=")[1].split("&")[0]
     # Accepting again gives back the same unfinished assignment, not a second one.
     assert _accept(url, hit, "W1").headers["Location"] == loc
-    page = requests.get(url + loc)
+    w1 = _rater(url, "W1")
+    page = w1.get(url + loc)
     assert page.status_code == 200 and 'name="answer"' in page.text
-    # Someone else's assignment (the session says who is posting) is refused; so is an unknown one.
-    s2 = requests.Session()
+    # Someone else's assignment (the session says who is posting) is refused; so is an unknown one,
+    # and so is any submit without a rater session.
+    s2 = _rater(url, "W2")
     assert _accept(url, hit, "W2", s2).status_code == 302
-    s2.get(f"{url}/worker", params={"workerId": "W2"})
     assert s2.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "x"}).status_code == 403
-    assert requests.post(f"{url}/mturk/externalSubmit", data={"assignmentId": "NOPE", "a": "1"}).status_code == 404
-    assert requests.post(f"{url}/mturk/externalSubmit", data={"answer": "1"}).status_code == 400
-    assert requests.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "x"}).status_code == 200
-    assert requests.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "y"}).status_code == 409
+    assert requests.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "x"}).status_code == 403
+    assert w1.post(f"{url}/mturk/externalSubmit", data={"assignmentId": "NOPE", "a": "1"}).status_code == 404
+    assert w1.post(f"{url}/mturk/externalSubmit", data={"answer": "1"}).status_code == 400
+    assert w1.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "x"}).status_code == 200
+    assert w1.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "y"}).status_code == 409
     r = _accept(url, hit, "W1")
     assert r.status_code == 409 and "one assignment per worker" in r.text
     r = _accept(url, hit, "W3")
@@ -87,8 +97,7 @@ def test_accept_submit_rules(server):
     assigns = c.list_assignments_for_hit(HITId=hit)["Assignments"]
     assert len(assigns) == 1 and "<FreeText>x</FreeText>" in assigns[0]["Answer"]
     assert _accept(url, "NOSUCHHIT", "W1").status_code == 404
-    assert requests.get(f"{url}/worker/accept", params={"hitId": hit, "workerId": "bad id!"},
-                        allow_redirects=False).status_code == 400
+    assert requests.get(f"{url}/worker", params={"workerId": "bad id!"}, allow_redirects=False).status_code == 400
 
 
 def test_expired_assignment_returns_to_pool(server):
@@ -97,7 +106,7 @@ def test_expired_assignment_returns_to_pool(server):
     ht = c.create_hit_type(Title="short", Description="d", Reward="0.10", AssignmentDurationInSeconds=30)
     hit = c.create_hit_with_hit_type(HITTypeId=ht["HITTypeId"], LifetimeInSeconds=600, MaxAssignments=1,
                                      Question=SIMPLE_FORM)["HIT"]["HITId"]
-    aid = _accept(url, hit, "W1").headers["Location"].split("assignmentId=")[1].split("&")[0]
+    aid = assignment_of(_accept(url, hit, "W1"))
     assert _accept(url, hit, "W2").status_code == 409
     # Move the deadline into the past (a 30 s wait is too long for a test).
     from sqlalchemy import update
@@ -107,7 +116,7 @@ def test_expired_assignment_returns_to_pool(server):
         s.execute(update(Assignment).where(Assignment.id == aid).values(deadline=time.time() - 1))
     assert c.get_hit(HITId=hit)["HIT"]["NumberOfAssignmentsAvailable"] == 1
     assert _accept(url, hit, "W2").status_code == 302
-    r = requests.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "late"})
+    r = _rater(url, "W1").post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "late"})
     assert r.status_code == 410 and "expired" in r.text
 
 
@@ -118,9 +127,9 @@ def test_recruitment_link_listing_and_completion(server):
     s = requests.Session()
     r = s.get(f"{url}/worker", params={"PROLIFIC_PID": "5f3a9c0e1b2d", "STUDY_ID": "s1", "SESSION_ID": "x"})
     assert r.status_code == 200 and "Worker 5f3a9c0e1b2d" in r.text and hit in r.text
-    listing = s.get(f"{url}/worker/api/hits", params={"workerId": "5f3a9c0e1b2d"}).json()["hits"]
+    listing = s.get(f"{url}/worker/api/hits").json()["hits"]
     assert [h["hitId"] for h in listing] == [hit] and listing[0]["available"] == 1 and listing[0]["reward"] == "0.10"
-    r = s.get(f"{url}/worker/accept", params={"hitId": hit, "ui": "frame"}, allow_redirects=False)
+    r = accept_hit(s, url, hit, ui="frame")
     assert r.status_code == 302 and r.headers["Location"].startswith("/worker/hit?")
     frame = s.get(url + r.headers["Location"])
     assert '<iframe id="task"' in frame.text and "/worker/task?" in frame.text
@@ -129,7 +138,7 @@ def test_recruitment_link_listing_and_completion(server):
     assert done.status_code == 200 and "/worker/done" in done.text
     page = s.get(f"{url}/worker/done", params={"assignmentId": aid})
     assert "DONE-123" in page.text and "https://example.org/complete?cc=DONE-123" in page.text
-    assert s.get(f"{url}/worker/api/hits", params={"workerId": "5f3a9c0e1b2d"}).json() == {"hits": []}
+    assert s.get(f"{url}/worker/api/hits").json() == {"hits": []}
 
 
 def test_admin_page_csv_and_export_frame(server):
@@ -137,9 +146,9 @@ def test_admin_page_csv_and_export_frame(server):
     url = server.url
     hits = [_hit(c, max_assignments=2, annotation="study-a"), _hit(c, annotation="study-b")]
     for hit, worker, ans in ((hits[0], "W1", "left"), (hits[0], "W2", "right"), (hits[1], "W1", "left")):
-        aid = _accept(url, hit, worker).headers["Location"].split("assignmentId=")[1].split("&")[0]
-        assert requests.post(f"{url}/mturk/externalSubmit",
-                             data={"assignmentId": aid, "answer": ans, "t1__played": "1"}).status_code == 200
+        aid = assignment_of(_accept(url, hit, worker))
+        assert _rater(url, worker).post(f"{url}/mturk/externalSubmit",
+                                        data={"assignmentId": aid, "answer": ans, "t1__played": "1"}).status_code == 200
     assert requests.get(f"{url}/admin").status_code == 401
     assert requests.get(f"{url}/admin", params={"token": "wrong"}).status_code == 401
     page = requests.get(f"{url}/admin", headers={"X-Admin-Token": server.admin_token})
