@@ -145,6 +145,10 @@ def extract_manifest(manifest: str | Path | list[ManifestRow], cache_dir: str | 
     cache_dir.mkdir(parents=True, exist_ok=True)
     expected = data_cfg.cache_hash()  # checks weights files exist before any work
     report = ExtractReport(cache_dir=cache_dir, config_hash=expected)
+    from regnet.deviations import announce, data_deviations, write_cache_config
+
+    announce("extract", data_deviations(data_cfg))
+    write_cache_config(cache_dir, data_cfg)
     todo = []
     for r in rows:
         path = feature_path(cache_dir, r.video_id)

@@ -78,6 +78,9 @@ def _train_one(cfg: Config, manifest, features, run_dir: Path, cls: str, resume:
     if resume:
         trainer.load(last)
     if dist_info.is_main:
+        from regnet.deviations import announce, paper_deviations
+
+        announce("train", paper_deviations(cfg))
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.to_yaml(run_dir / "config.yaml")
     losses = trainer.fit(dataset)
