@@ -1,9 +1,12 @@
 """Clip manifests: ``clips.csv`` per system (DESIGN §3).
 
 Columns: ``system, video_id, class, clip_path, wav_path, vocoder, checkpoint, source_video,
-duration_s``. ``clip_path`` is an mp4 (original picture + the system's sound), ``wav_path`` the
+duration_s, windows``. ``clip_path`` is an mp4 (original picture + the system's sound), ``wav_path`` the
 sound alone at 22,050 Hz. Relative paths are relative to the clips.csv folder. Written by
 `generate` and `import-clips`; read by `evaluate`, `build-study` and the simulated raters.
+``windows`` (written by `generate`) lists the spans of the source, ``start-stop;...`` in seconds,
+that went through the model one window of its clip length at a time. ``deviations`` (written by
+`generate`) says how the system departs from the paper's (`regnet.deviations`), empty for the paper's.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pandas as pd
 from regnet.errors import UserError
 
 CLIP_COLUMNS = ["system", "video_id", "class", "clip_path", "wav_path", "vocoder", "checkpoint",
-                "source_video", "duration_s"]
+                "source_video", "duration_s", "windows", "deviations"]
 
 
 @dataclass
@@ -30,6 +33,9 @@ class ClipRecord:
     checkpoint: str = ""
     source_video: str = ""
     duration_s: float = float("nan")
+    windows: str = ""
+    # How the system that made the clip departs from the paper's (regnet.deviations; '; '-joined).
+    deviations: str = ""
 
 
 def read_clips(path: str | Path, check_files: bool = True) -> list[ClipRecord]:
@@ -59,7 +65,8 @@ def read_clips(path: str | Path, check_files: bool = True) -> list[ClipRecord]:
                               class_name=r.get("class", "") or "all", clip_path=clip, wav_path=wav,
                               vocoder=r.get("vocoder", ""), checkpoint=r.get("checkpoint", ""),
                               source_video=r.get("source_video", ""),
-                              duration_s=float(dur) if dur not in ("", None) else float("nan")))
+                              duration_s=float(dur) if dur not in ("", None) else float("nan"),
+                              windows=r.get("windows", ""), deviations=r.get("deviations", "")))
     return out
 
 

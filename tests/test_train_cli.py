@@ -125,7 +125,7 @@ def test_checkpoint_round_trip_reproduces_outputs(tmp_path, tiny_config):
 
 
 @pytest.mark.parametrize("content, msg", [
-    (b"not a checkpoint", "not a readable PyTorch checkpoint"),
+    (b"not a checkpoint", "not a PyTorch checkpoint"),
     ({"format": "regnet-bench/wavenet"}, "not a regnet-bench RegNet checkpoint"),
     ({"iteration": 41000, "optimizer_netG": {}}, "import-checkpoint"),
 ])
@@ -185,3 +185,14 @@ def test_bad_training_data_is_one_line(tmp_path, capsys):
     m5, f5 = make_dataset(tmp_path / "stale", other)
     assert main(_cli_args(cfg_path, m5, f5, tmp_path / "o5", "--steps", "1")) == 2
     assert "made with another config" in capsys.readouterr().err
+
+
+def test_fewer_clips_than_one_batch_warns_with_the_count_needed(tmp_path, capsys):
+    cfg = tiny_cfg()
+    cfg.train.batch_size = 8
+    cfg_path = tmp_path / "c.yaml"
+    cfg.to_yaml(cfg_path)
+    m, f = make_dataset(tmp_path / "few", cfg, n=6)  # 4 of them in the training split
+    assert main(_cli_args(cfg_path, m, f, tmp_path / "o", "--steps", "1")) == 0
+    msg = capsys.readouterr().err
+    assert "4 clip(s), fewer than one batch" in msg and "needs at least 8" in msg

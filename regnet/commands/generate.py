@@ -15,9 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "generate", help="RegNet sound for silent videos: mp4 + wav per video and clips.csv",
         description="Features -> RegNet spectrogram (regularizer zeroed) -> vocoder -> OUT/clips/<id>.mp4 "
-        "(the source picture with the new sound, cut to the source's length), OUT/wav/<id>.wav and "
-        "OUT/clips.csv. Videos whose mp4 and wav exist are kept unless --overwrite. A per-class "
-        "checkpoint takes its own class from a manifest.")
+        "(the source picture with the new sound, as long as the source), OUT/wav/<id>.wav and "
+        "OUT/clips.csv. A video longer than the model's clip length is generated whole, in windows of "
+        "that length that overlap by --overlap, crossfaded in the mel domain before the vocoder; a "
+        "shorter one is padded as the training data was (data.pad_mode) and cut back. Videos whose "
+        "mp4 and wav exist are kept unless --overwrite. A per-class checkpoint takes its own class "
+        "from a manifest.")
     p.add_argument("--checkpoint", required=True, help="RegNet checkpoint (regnet-bench train)")
     p.add_argument("--videos", required=True, help="folder of videos, or a dataset manifest.csv")
     p.add_argument("--out", required=True, help="output folder")
@@ -27,7 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", help="with a manifest: only this split (e.g. test)")
     p.add_argument("--overwrite", action="store_true", help="regenerate clips that already exist")
     p.add_argument("--features", metavar="DIR", help="feature cache: use fresh files from it, store new ones in it")
-    p.add_argument("--batch-size", type=int, default=8, help="videos per RegNet/vocoder batch (default 8)")
+    p.add_argument("--max-seconds", type=float, metavar="S",
+                   help="generate at most the first S seconds of each video (default: the whole video; "
+                   "the model's clip length gives the first window only)")
+    p.add_argument("--overlap", type=float, metavar="S",
+                   help="seconds by which consecutive windows overlap (default: a quarter of the model's "
+                   "clip length, 2.5 s for the paper's 10 s clips, 0.5 s for 2 s clips)")
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="videos per batch, and windows per RegNet forward (default 8)")
     p.add_argument("--vocoder-batch", type=int, help="clips sampled together by WaveNet (default vocoder.sample_batch)")
     p.add_argument("--vocoder-dtype", choices=["float32", "bfloat16", "float16"],
                    help="WaveNet sampling weights (reduced precision on CUDA only; default float32)")
@@ -80,7 +90,7 @@ def run_generate(args: argparse.Namespace) -> int:
     report = generate_clips(args.checkpoint, args.videos, args.out, args.vocoder, system=args.system,
                             overwrite=args.overwrite, split=args.split, device=resolve_device(args.device),
                             batch_size=args.batch_size, seed=args.seed, features_dir=args.features,
-                            vocoder_cfg=run_cfg)
+                            vocoder_cfg=run_cfg, max_seconds=args.max_seconds, overlap_s=args.overlap)
     log.info("seconds per stage: %s", ", ".join(f"{k} {v:.2f}" for k, v in report.stage_seconds.items()))
     return _finish(report, "generate")
 

@@ -30,7 +30,7 @@ from regnet.data.features import VideoFeatures, feature_path, is_fresh, save_fea
 from regnet.data.flow import FlowComputer
 from regnet.data.manifest import ManifestRow, read_manifest
 from regnet.data.mel import fit_length, log_mel
-from regnet.data.video import pad_steps, probe, read_video
+from regnet.data.video import DecodedVideo, MediaInfo, pad_steps, probe, read_video
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,10 @@ def extract_video(video_path: str | Path, data_cfg: DataConfig, audio_path: str 
     backbone = backbone or load_backbone(cfg, device)
     flow = flow or FlowComputer(cfg.flow_method, cfg.flow_bound)
     info = probe(video_path)
-    dec = read_video(video_path, cfg.fps, cfg.clip_seconds, cfg.flow_size, info)
+    rgb, flw, dec = visual_steps(video_path, cfg, backbone, flow, cfg.clip_seconds, info)
     n_src = len(dec.frames)
-    flows = flow.frames(dec.frames)
-    rgb = pad_steps(backbone.rgb(dec.frames), cfg.n_steps, cfg.pad_mode)
-    flw = pad_steps(backbone.flow(flows), cfg.n_steps, cfg.pad_mode)
+    rgb = pad_steps(rgb, cfg.n_steps, cfg.pad_mode)
+    flw = pad_steps(flw, cfg.n_steps, cfg.pad_mode)
 
     audio_src = Path(audio_path) if audio_path else video_path
     has_audio = (probe(audio_src).has_audio if audio_path else info.has_audio)
@@ -68,6 +67,16 @@ def extract_video(video_path: str | Path, data_cfg: DataConfig, audio_path: str 
         video_id=video_id or video_path.stem, class_name=class_name, rgb=rgb, flow=flw, mel=mel,
         config_hash=cfg.cache_hash(), has_audio=has_audio,
         duration_s=float(info.duration_s) if info.duration_s else float(dec.duration_s))
+
+
+def visual_steps(video_path: str | Path, cfg: DataConfig, backbone: Backbone, flow: FlowComputer,
+                 max_seconds: float, info: MediaInfo | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, DecodedVideo]:
+    """RGB and flow features [N, D] of up to ``max_seconds`` of the video, one row per step that
+    falls inside it (not padded: `extract_video` pads to the model's length, `generate` windows a
+    longer video)."""
+    dec = read_video(video_path, cfg.fps, max_seconds, cfg.flow_size, info)
+    return backbone.rgb(dec.frames), backbone.flow(flow.frames(dec.frames)), dec
 
 
 def _pad_audio(wav: np.ndarray, n_src_steps: int, cfg: DataConfig) -> np.ndarray:

@@ -3,8 +3,13 @@
 Stages per batch of videos: features (decode, flow, backbone: `regnet.data.extract`, or a fresh
 file from a feature cache), RegNet (`RegNet.generate`: regularizer replaced per the checkpoint's
 ``model.test_regularizer``), vocoder (`regnet.vocoder.load_vocoder`), then wav + mp4 writing in a
-small thread pool so ffmpeg runs while the next batch is computed. Each clip is cut back to its
-source video's length (at most ``data.clip_seconds``, what the model generates).
+small thread pool so ffmpeg runs while the next batch is computed.
+
+A video longer than the model's clip length (``data.clip_seconds``) is generated whole: windows of
+that length overlapping by ``overlap_s`` (default a quarter of a window), joined in the mel domain
+before the vocoder (`regnet.generation.windows`, which says why). A shorter video is padded the way
+the training data was (``data.pad_mode``). Every clip is cut back to its source video's length, or
+to ``max_seconds``; clips.csv records the windows used.
 
 Resumable: a video whose mp4 and wav both exist is kept unless ``overwrite``; clips.csv is merged
 with the one already in ``out_dir``. A bad video (no frames, unreadable, features made with
@@ -32,6 +37,7 @@ from regnet.data.features import VideoFeatures, feature_path, is_fresh, load_fea
 from regnet.errors import UserError
 from regnet.generation.inputs import VideoItem, list_videos
 from regnet.generation.media import mux, write_wav
+from regnet.generation.windows import Window, default_overlap, describe, join_mels, plan_windows
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +91,56 @@ class _FeatureSource:
         self.checkpoint = checkpoint
         self._tools = None
 
-    def get(self, item: VideoItem) -> VideoFeatures:
-        if self.cache is not None:
-            path = feature_path(self.cache, item.video_id)
-            if path.is_file() and (is_fresh(path, self.expected) or not self.can_extract):
-                # A stale file is an error only when we could not make a fresh one ourselves.
-                return load_features(path, expected_hash=self.expected)
-        if not self.can_extract:
-            raise UserError(f"{self.checkpoint}: trained on features this tool does not extract "
-                            f"(hash {self.expected}); pass --features with that cache")
-        from regnet.data.extract import extract_video
-
+    def _tools_for(self):
         if self._tools is None:
             from regnet.data.backbones import load_backbone
             from regnet.data.flow import FlowComputer
 
             d = self.cfg.data
             self._tools = (load_backbone(d, str(self.device)), FlowComputer(d.flow_method, d.flow_bound))
-        backbone, flow = self._tools
+        return self._tools
+
+    def whole(self, item: VideoItem, seconds: float) -> VideoFeatures | None:
+        """Unpadded features of the first ``seconds`` of a video longer than one window (cached as
+        ``<id>.whole.npz``), or None when this tool cannot extract what the checkpoint was trained on."""
+        path = feature_path(self.cache, item.video_id + ".whole") if self.cache is not None else None
+        if path is not None and is_fresh(path, self.expected):
+            f = load_features(path, expected_hash=self.expected)
+            if len(f.rgb) >= int(round(seconds * self.cfg.data.fps)) - 1:
+                return f
+        if not self.can_extract:
+            return None
+        from regnet.data.extract import visual_steps
+
+        backbone, flow = self._tools_for()
+        rgb, flw, dec = visual_steps(item.video_path, self.cfg.data, backbone, flow, seconds)
+        d = self.cfg.data
+        f = VideoFeatures(video_id=item.video_id, class_name=item.class_name, rgb=rgb, flow=flw,
+                          mel=np.zeros((d.n_mels, 0), dtype=np.float32), config_hash=d.cache_hash(),
+                          has_audio=False, duration_s=float(dec.info.duration_s or dec.duration_s))
+        if path is not None:
+            save_features(path, f)
+        return f
+
+    def cached(self, item: VideoItem) -> VideoFeatures | None:
+        """The cache's file for this video (one window, padded), when it can be used."""
+        if self.cache is not None:
+            path = feature_path(self.cache, item.video_id)
+            if path.is_file() and (is_fresh(path, self.expected) or not self.can_extract):
+                # A stale file is an error only when we could not make a fresh one ourselves.
+                return load_features(path, expected_hash=self.expected)
+        return None
+
+    def get(self, item: VideoItem) -> VideoFeatures:
+        f = self.cached(item)
+        if f is not None:
+            return f
+        if not self.can_extract:
+            raise UserError(f"{self.checkpoint}: trained on features this tool does not extract "
+                            f"(hash {self.expected}); pass --features with that cache")
+        from regnet.data.extract import extract_video
+
+        backbone, flow = self._tools_for()
         f = extract_video(item.video_path, self.cfg.data, video_id=item.video_id, class_name=item.class_name,
                           backbone=backbone, flow=flow, device=str(self.device))
         if self.cache is not None:
@@ -114,14 +152,18 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
                    vocoder: str | Path = "griffin-lim", *, system: str = "regnet", overwrite: bool = False,
                    split: str | None = None, device: torch.device | str = "cpu", batch_size: int = 8,
                    seed: int = 0, features_dir: str | Path | None = None,
-                   vocoder_cfg: VocoderConfig | None = None, write_workers: int = 2) -> GenerateReport:
-    """Generate sound for every video; see the module docstring. Returns what happened."""
+                   vocoder_cfg: VocoderConfig | None = None, write_workers: int = 2,
+                   max_seconds: float | None = None, overlap_s: float | None = None) -> GenerateReport:
+    """Generate sound for every video; see the module docstring. ``batch_size`` counts videos per
+    batch and windows per RegNet forward. Returns what happened."""
     from regnet.authors.detect import maybe_import
     from regnet.train.checkpoint import load_regnet
     from regnet.vocoder import load_vocoder
 
     out_dir, videos, checkpoint = Path(out_dir), Path(videos), Path(checkpoint)
     device = torch.device(device)
+    if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
+        raise UserError(f"--max-seconds: must be a positive number of seconds, got {max_seconds}")
     report = GenerateReport(out_dir=out_dir, clips_csv=None)
     earlier = earlier_clips(out_dir, system)  # refuses a folder that holds another system's clips
     items = list_videos(videos, split=split)
@@ -132,6 +174,10 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
     items = _select(items, ck_class, videos, report)
     voc = load_vocoder(maybe_import(vocoder), cfg.data, device, vocoder_cfg, seed=seed)
     report.vocoder = voc.name
+    from regnet.deviations import announce, join, paper_deviations
+
+    deviations = paper_deviations(cfg, voc.name, getattr(getattr(voc, "model", None), "cfg", None))
+    announce("generate", deviations)
     sr = cfg.data.sample_rate
     ckpt_str = str(checkpoint)
 
@@ -147,25 +193,32 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
             todo.append(it)
         elif not overwrite and mp4.is_file() and wav.is_file():
             records[it.video_id] = ClipRecord(system, it.video_id, it.class_name, mp4, wav, voc.name, ckpt_str,
-                                              str(it.video_path), sf.info(str(wav)).duration)
+                                              str(it.video_path), sf.info(str(wav)).duration,
+                                              windows=before.windows if before is not None else "",
+                                              deviations=join(deviations))
             report.reused.append(it.video_id)
         else:
             todo.append(it)
 
     feats = _FeatureSource(cfg, meta.get("data_hash"), Path(features_dir) if features_dir else None, device,
                            checkpoint)
-    pending: list[tuple[VideoItem, float, Future]] = []
+    d = cfg.data
+    window = d.n_steps
+    overlap = default_overlap(window) if overlap_s is None else int(round(overlap_s * d.fps))
+    if not 0 <= overlap < window:
+        raise UserError(f"--overlap: must be at least 0 and shorter than the model's clip length "
+                        f"({d.clip_seconds:g} s), got {overlap_s}")
+    pending: list[tuple[_Job, Future]] = []
     t_stage = report.stage_seconds
+    hop = d.hop_length
     with ThreadPoolExecutor(max_workers=max(1, write_workers)) as pool, \
             tqdm(total=len(todo), unit="video", desc="generate", disable=None) as bar:
         for b, lo in enumerate(range(0, len(todo), max(1, batch_size))):
-            batch: list[tuple[VideoItem, VideoFeatures]] = []
+            batch: list[_Job] = []
             t0 = time.perf_counter()
             for it in todo[lo:lo + batch_size]:
                 try:
-                    f = feats.get(it)
-                    _check_features(f, cfg, it)
-                    batch.append((it, f))
+                    batch.append(_prepare(feats, it, cfg, max_seconds, window, overlap))
                 except UserError as e:
                     report.failed.append((it.video_id, str(e)))
                     bar.update(1)
@@ -173,29 +226,34 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
             if not batch:
                 continue
             t0 = time.perf_counter()
-            visual = torch.from_numpy(np.stack([f.visual for _, f in batch])).float().to(device)
-            with torch.no_grad():
-                mel = model.generate(visual, seed=seed + b).clamp(0.0, 1.0).float().cpu().numpy()
+            # One z per video (drawn as before, one row per video of the batch), shared by all of
+            # its windows: a video is one scene, and its windows should not differ in z.
+            gen = torch.Generator(device=device).manual_seed(int(seed + b))
+            z = model.sample_z(len(batch), device, generator=gen, test=True)
+            mels = _regnet_mels(model, batch, z, batch_size)
             t_stage["regnet"] += time.perf_counter() - t0
             # Only the frames that cover the source video are vocoded (+1 for the edge); the rest
             # is the padding that would be cut anyway.
-            keeps = [int(round(_source_seconds(f, it, cfg) * sr)) for it, f in batch]
-            hop = cfg.data.hop_length
+            keeps = [int(round(j.seconds * sr)) for j in batch]
             t0 = time.perf_counter()
-            wavs = voc.mel_to_audio([m[:, : min(m.shape[1], -(-k // hop) + 1)] for m, k in zip(mel, keeps)])
+            wavs = voc.mel_to_audio([_frames_for(m, -(-k // hop) + 1) for m, k in zip(mels, keeps)])
             t_stage["vocoder"] += time.perf_counter() - t0
-            for (it, f), w, keep in zip(batch, wavs, keeps):
-                pending.append((it, keep / sr, pool.submit(_write_clip, out_dir, it, w[:keep], sr, keep / sr)))
+            for j, w, keep in zip(batch, wavs, keeps):
+                w = np.pad(w, (0, max(0, keep - len(w))))[:keep]
+                pending.append((j, pool.submit(_write_clip, out_dir, j.item, w, sr, keep / sr)))
             bar.update(len(batch))
         t0 = time.perf_counter()
-        for it, seconds, fut in pending:
+        for j, fut in pending:
+            it = j.item
             try:
                 mp4, wav = fut.result()
             except UserError as e:
                 report.failed.append((it.video_id, str(e)))
                 continue
             records[it.video_id] = ClipRecord(system, it.video_id, it.class_name, mp4, wav, voc.name, ckpt_str,
-                                              str(it.video_path), seconds)
+                                              str(it.video_path), j.seconds,
+                                              windows=describe(j.plan, d.fps, j.seconds),
+                                              deviations=join(deviations))
             report.generated.append(it.video_id)
         # Writing overlapped the other stages; what is left here is the part it did not hide.
         t_stage["write"] += time.perf_counter() - t0
@@ -208,24 +266,90 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
     return report
 
 
-def _check_features(f: VideoFeatures, cfg: Config, item: VideoItem) -> None:
+def _check_features(f: VideoFeatures, cfg: Config, item: VideoItem, steps: int | None = None) -> None:
     dv = f.rgb.shape[1] + f.flow.shape[1]
     if dv != cfg.model.visual_dim:
         raise UserError(f"{item.video_path}: features have {dv} dims per step, the checkpoint expects "
                         f"{cfg.model.visual_dim} (data.backbone differs?)")
-    if f.rgb.shape[0] != cfg.data.n_steps:
+    if f.rgb.shape[0] != (cfg.data.n_steps if steps is None else steps):
         raise UserError(f"{item.video_path}: features have {f.rgb.shape[0]} steps, the checkpoint expects "
                         f"{cfg.data.n_steps}")
 
 
-def _source_seconds(f: VideoFeatures, item: VideoItem, cfg: Config) -> float:
-    """The source video's length, capped at the clip length the model generates."""
-    seconds = f.duration_s
+@dataclass
+class _Job:
+    """One video ready for the model: its visual steps, the windows over them, the seconds to keep."""
+    item: VideoItem
+    visual: np.ndarray  # [n_steps, Dv] (one padded window) or [N, Dv] (a whole longer video)
+    seconds: float
+    plan: list[Window]
+
+
+def _prepare(feats: _FeatureSource, it: VideoItem, cfg: Config, max_seconds: float | None, window: int,
+             overlap: int) -> _Job:
+    d = cfg.data
+    f = feats.cached(it)
+    seconds = f.duration_s if f is not None else 0.0
     if not seconds or not math.isfinite(seconds):
         from regnet.data.video import probe
 
-        seconds = probe(item.video_path).duration_s or cfg.data.clip_seconds
-    return min(float(seconds), cfg.data.clip_seconds)
+        seconds = probe(it.video_path).duration_s or d.clip_seconds
+    seconds = min(float(seconds), max_seconds if max_seconds is not None else math.inf)
+    if seconds > d.clip_seconds + 0.5 / d.fps:
+        whole = feats.whole(it, seconds)
+        if whole is not None:
+            _check_features(whole, cfg, it, steps=len(whole.rgb))
+            return _Job(it, whole.visual, seconds, plan_windows(len(whole.rgb), window, overlap))
+        log.warning("%s: %.1f s long, but the checkpoint's features come from a cache that holds only "
+                    "the first %.1f s; generating that much", it.video_path, seconds, d.clip_seconds)
+    f = f if f is not None else feats.get(it)
+    _check_features(f, cfg, it)
+    return _Job(it, f.visual, min(seconds, d.clip_seconds), [Window(0, window)])
+
+
+def _regnet_mels(model, batch: list[_Job], z: torch.Tensor, batch_size: int) -> list[np.ndarray]:
+    """Each job's mel: the one-window videos in one forward, each longer video's windows batched."""
+    device = z.device
+    out: list[np.ndarray | None] = [None] * len(batch)
+    single = [i for i, j in enumerate(batch) if len(j.plan) == 1]
+    if single:
+        visual = torch.from_numpy(np.stack([batch[i].visual for i in single])).float().to(device)
+        model.eval()
+        with torch.no_grad():
+            mel = model(visual, None, z=z[single])[1].clamp(0.0, 1.0).float().cpu().numpy()
+        for i, m in zip(single, mel):
+            out[i] = m
+    for i, j in enumerate(batch):
+        if out[i] is None:
+            out[i] = whole_video_mel(model, j.visual, j.plan, z[i], batch_size)
+    return out
+
+
+def whole_video_mel(model, visual: np.ndarray, plan: list[Window], z: torch.Tensor,
+                    batch_size: int = 8) -> np.ndarray:
+    """The mel [n_mels, 4N] of a whole video's visual steps [N, Dv]: every window of ``plan``
+    through RegNet (regularizer replaced as at test time, the same ``z`` for all), ``batch_size``
+    windows per forward, joined by `join_mels`."""
+    device = z.device
+    x = np.stack([visual[p.start:p.stop] for p in plan])
+    parts = []
+    model.eval()
+    with torch.no_grad():
+        for lo in range(0, len(x), max(1, batch_size)):
+            xb = torch.from_numpy(x[lo:lo + batch_size]).float().to(device)
+            zb = z.reshape(1, -1).expand(len(xb), -1)
+            parts.append(model(xb, None, z=zb)[1].clamp(0.0, 1.0).float().cpu().numpy())
+    mels = list(np.concatenate(parts))
+    per_step = mels[0].shape[1] // plan[0].steps
+    return join_mels(mels, plan, frames_per_step=per_step, total_steps=len(visual))
+
+
+def _frames_for(mel: np.ndarray, frames: int) -> np.ndarray:
+    """The first ``frames`` frames; a whole video's mel ends with its last step, so the few frames
+    the waveform needs past it (the last step's share of a second) repeat its last frame."""
+    if mel.shape[1] >= frames:
+        return mel[:, :frames]
+    return np.pad(mel, ((0, 0), (0, frames - mel.shape[1])), mode="edge")
 
 
 def _write_clip(out_dir: Path, item: VideoItem, wav: np.ndarray, sr: int, seconds: float) -> tuple[Path, Path]:

@@ -17,6 +17,7 @@ from torch import nn
 from regnet.atomic import atomic_path
 from regnet.config import Config
 from regnet.errors import UserError
+from regnet.torchfile import load_torch
 
 FORMAT = "regnet-bench/regnet"
 VERSION = 1
@@ -57,12 +58,7 @@ def save_checkpoint(path: str | Path, cfg: Config, generator: nn.Module, discrim
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
     """The raw checkpoint dict, after checking it is one of ours."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    try:
-        ck = torch.load(path, map_location=device, weights_only=True)
-    except Exception as e:  # torch raises many types for a non-checkpoint file
-        raise UserError(f"{path}: not a readable PyTorch checkpoint ({str(e).splitlines()[0][:120]})") from None
+    ck = load_torch(path, what="checkpoint", map_location=device)
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         found = ck.get("format") if isinstance(ck, dict) else type(ck).__name__
         hint = " (an authors' netG file? use import-checkpoint)" if isinstance(ck, dict) and (
