@@ -134,9 +134,12 @@ class TrainConfig:
     lr_decay_start_epoch: int = 100
     alpha: float = 1.0  # weight of L2(I_hat, S), eq. (7)
     beta: float = 10000.0  # 10,000: see DESIGN §8 for where the authors' code puts it
-    # 'code' = GAN + beta * [MSE(I_hat,S) + alpha * MSE(S_hat,S)] (authors' code);
-    # 'paper' = MSE(S_hat,S) + alpha * MSE(I_hat,S) + GAN / beta (eq. 7 with the same relative weight).
+    # 'code' = GAN + beta * [alpha * MSE(I_hat,S) + MSE(S_hat,S)] (authors' code; every run in results/);
+    # 'eq7' = beta * GAN + alpha * MSE(I_hat,S) + MSE(S_hat,S), D loss times beta (Eq. 7 as printed);
+    # 'paper' = the code form / beta (not Eq. 7; kept for earlier runs). regnet.train.losses.
     loss_form: str = "code"
+    # False = woGAN (paper §V-I): no discriminator and no adversarial term.
+    adversarial: bool = True
     grad_clip: float = 1.0
     # One D update every d_interval G updates (authors: 1).
     d_interval: int = 1

@@ -46,7 +46,7 @@ def test_loss_forms_and_weights(tiny_config):
     assert generator_loss(logits, init, post, target, t)[0].item() == pytest.approx(
         2 * 0.01 + 0.04 + ln2 / 100, rel=1e-5)
     assert discriminator_loss(logits, logits).item() == pytest.approx(ln2, rel=1e-5)
-    t.loss_form = "eq7"
+    t.loss_form = "eq8"  # ('eq7' is a form now: Eq. 7 as printed, tests/test_train_losses.py)
     with pytest.raises(UserError, match="train.loss_form"):
         generator_loss(logits, init, post, target, t)
 

@@ -6,10 +6,19 @@ G, ``train.loss_form``:
 - 'code' (default, the authors' ``lambda_Oriloss``):
   ``L_G = BCE(D(V, S_hat), 1) + beta * [alpha * MSE(I_hat, S) + MSE(S_hat, S)]`` with beta = 10,000,
   i.e. the reconstruction dominates and the adversarial term weighs 1e-4 relative to it.
-- 'paper': eq. 7 read as ``L_G = MSE(S_hat, S) + alpha * MSE(I_hat, S) + L_adv / beta`` — the same
-  relative weights, the whole loss 1/beta smaller. Under Adam the two give nearly the same updates
-  (Adam is invariant to a constant loss scale up to its epsilon); the option exists so a result can
-  say which form it used.
+- 'eq7': Eq. 7 as printed, beta on the GAN terms:
+  ``L_G = beta * BCE(D(V, S_hat), 1) + alpha * MSE(I_hat, S) + MSE(S_hat, S)`` and
+  ``L_D = beta * 1/2 [BCE(D(V, S), 1) + BCE(D(V, S_hat), 0)]``. With the authors' beta = 10,000 the
+  adversarial term then dominates the reconstruction 1e4 : 1 (the code form's weighting inverted).
+- 'paper' (kept so earlier runs still load and say what they were): the code form divided by beta,
+  ``MSE(S_hat, S) + alpha * MSE(I_hat, S) + L_adv / beta``; under Adam nearly the same updates as
+  'code' (Adam is invariant to a constant loss scale up to its epsilon). It is not Eq. 7.
+
+Which runs used which: every run in ``results/`` (quickstart, ``ablate``) used 'code', the default;
+a run with another form says so in its deviations (`regnet.deviations`) and its config.yaml.
+
+``train.adversarial = False`` is the paper's woGAN (§V-I): no discriminator update and no adversarial
+term; the generator loss is the reconstruction alone, weighted as the form says.
 
 The discriminator's sigmoid is folded into BCE-with-logits: the same value, fp32-safe under autocast.
 """
@@ -22,7 +31,7 @@ import torch.nn.functional as F
 from regnet.config import TrainConfig
 from regnet.errors import UserError
 
-LOSS_FORMS = ("code", "paper")
+LOSS_FORMS = ("code", "eq7", "paper")
 
 
 def bce_logits(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -31,20 +40,25 @@ def bce_logits(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (bce_logits(logits_real, True) + bce_logits(logits_fake, False))
+def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor,
+                       t: TrainConfig | None = None) -> torch.Tensor:
+    loss = 0.5 * (bce_logits(logits_real, True) + bce_logits(logits_fake, False))
+    return loss * t.beta if t is not None and t.loss_form == "eq7" else loss
 
 
-def generator_loss(logits_fake: torch.Tensor, mel_init: torch.Tensor, mel_post: torch.Tensor,
+def generator_loss(logits_fake: torch.Tensor | None, mel_init: torch.Tensor, mel_post: torch.Tensor,
                    target: torch.Tensor, t: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total G loss and its parts (``g_adv``, ``l2_init``, ``l2_post``) for logging."""
+    """Total G loss and its parts (``g_adv``, ``l2_init``, ``l2_post``) for logging.
+    ``logits_fake`` None: no adversarial term (woGAN)."""
     target = target.float()
-    adv = bce_logits(logits_fake, True)
+    adv = bce_logits(logits_fake, True) if logits_fake is not None else mel_post.new_zeros((), dtype=torch.float32)
     l2_init = F.mse_loss(mel_init.float(), target)
     l2_post = F.mse_loss(mel_post.float(), target)
     recon = t.alpha * l2_init + l2_post
     if t.loss_form == "code":
         total = adv + t.beta * recon
+    elif t.loss_form == "eq7":
+        total = t.beta * adv + recon
     elif t.loss_form == "paper":
         total = recon + adv / t.beta
     else:

@@ -136,11 +136,11 @@ class Trainer:
         with self._autocast():
             mel_init, mel_post = self.g_run(visual, mel)
         out: dict[str, float] = {}
-        if self.step % t.d_interval == 0:
+        if t.adversarial and self.step % t.d_interval == 0:  # woGAN: no D at all
             self.discriminator.requires_grad_(True)
             with self._autocast():
                 logit_real, logit_fake = self.d_run(visual, mel, mel_post.detach())
-            loss_d = discriminator_loss(logit_real, logit_fake)
+            loss_d = discriminator_loss(logit_real, logit_fake, t)
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self._clip(self.discriminator)
@@ -149,8 +149,10 @@ class Trainer:
         # G's adversarial term goes through the bare D: its gradients are not wanted, so DDP has
         # nothing to synchronise there.
         self.discriminator.requires_grad_(False)
-        with self._autocast():
-            logit_fake = self.discriminator.logits(visual, mel_post)
+        logit_fake = None
+        if t.adversarial:
+            with self._autocast():
+                logit_fake = self.discriminator.logits(visual, mel_post)
         loss_g, parts = generator_loss(logit_fake, mel_init, mel_post, mel, t)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
