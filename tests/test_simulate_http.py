@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 import pytest
-from flask import Flask, abort, jsonify, redirect, request
+from flask import Flask, abort, jsonify, redirect, request, session
 from werkzeug.serving import make_server
 
 from mturk.render import render_hit
@@ -62,16 +62,28 @@ class FakeServer:
             pages["h-foreign"] = extra_page
         self.pages = pages
         app = Flask("fake-eval-server")
+        app.secret_key = "fake"
+
+        @app.get("/worker")
+        def home():
+            # Sign-in by link starts the session; the page carries the session's CSRF token.
+            w = request.args.get("workerId") or session.get("w")
+            session["w"] = w
+            session.setdefault("csrf", f"tok-{w}")
+            return f'<meta name="csrf-token" content="{session["csrf"]}"><span id="worker">Worker {w}</span>'
 
         @app.get("/worker/api/hits")
         def hits():
-            w = request.args["workerId"]
+            w = session.get("w") or abort(403)
             return jsonify({"hits": [{"hitId": h, "title": "t", "reward": "0.10",
                                       "available": (h, w) not in self.taken} for h in self.pages]})
 
-        @app.get("/worker/accept")
+        @app.post("/worker/accept")
         def accept():
-            h, w = request.args["hitId"], request.args["workerId"]
+            w = session.get("w") or abort(403)
+            if request.form.get("csrf_token") != session.get("csrf"):
+                abort(403)
+            h = request.form["hitId"]
             if h not in self.pages or (h, w) in self.taken:
                 abort(409)
             self.taken.add((h, w))
@@ -85,6 +97,8 @@ class FakeServer:
 
         @app.post("/mturk/externalSubmit")
         def submit():
+            if session.get("w") is None or not request.form["assignmentId"].endswith("-" + session["w"]):
+                abort(403)
             self.submitted.append(request.form.to_dict())
             return "<p>Thank you</p>"
 

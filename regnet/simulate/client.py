@@ -1,7 +1,9 @@
 """Simulated raters over HTTP: the same path a person's browser takes on the local server.
 
-For each bot (worker id ``SIM-<seed>-<k>``): ``GET /worker/api/hits?workerId=W`` lists the HITs;
-for each available one ``GET /worker/accept?hitId=H&workerId=W`` answers 302 to the HIT page URL
+For each bot (worker id ``SIM-<seed>-<k>``): it signs in by its link (``GET /worker?workerId=W``, or
+the signed link given for it), which starts its session, and reads the session's CSRF token from the
+page's ``<meta name="csrf-token">``; ``GET /worker/api/hits`` lists the session's HITs; for each
+available one ``POST /worker/accept`` (``hitId``, ``csrf_token``) answers 302 to the HIT page URL
 (carrying ``assignmentId``, ``hitId``, ``workerId``, ``turkSubmitTo``); the page is fetched (through
 its iframe if it is a frame), every ``<fieldset class="trial">`` is looked up in the study and
 answered (`regnet.simulate.decide`), ``ID__played=1``, ``ID__plays`` and ``simulated=1`` are set,
@@ -13,6 +15,7 @@ trial the study does not know, is skipped and listed; the other HITs go on.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urljoin, urlparse
 
@@ -26,6 +29,7 @@ from regnet.simulate.page import HitPage, parse_hit_page
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 30
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 @dataclass
@@ -52,12 +56,38 @@ class SimulatedRater:
 
     def __init__(self, endpoint_url: str, worker: str, trials: dict[str, TrialView],
                  metrics: MetricTable, params: RaterParams, rng: np.random.Generator,
-                 session: requests.Session | None = None, clip_seconds: float = 10.0):
+                 session: requests.Session | None = None, clip_seconds: float = 10.0,
+                 sign_in_url: str | None = None):
         self.base = endpoint_url.rstrip("/") + "/"
         self.worker = worker
         self.trials, self.metrics, self.params, self.rng = trials, metrics, params, rng
         self.http = session or requests.Session()
         self.clip_seconds = clip_seconds
+        self.sign_in_url = sign_in_url
+        self.csrf = ""
+
+    def sign_in(self) -> None:
+        """Follow the bot's link (as a person opens theirs) and keep the session's CSRF token."""
+        url = self.sign_in_url or urljoin(self.base, "worker")
+        r = self._get(url, params=None if self.sign_in_url else {"workerId": self.worker})
+        m = _CSRF_META.search(r.text)
+        if 'id="switchWorker"' in r.text and m:
+            # This session was someone else's: confirm the switch as the page asks (same-origin POST).
+            form = {"workerId": self.worker, "csrf_token": m.group(1)}
+            if self.sign_in_url:
+                form.update({k: v[0] for k, v in parse_qs(urlparse(self.sign_in_url).query).items() if k == "sig"})
+            r = self._post(urljoin(self.base, "worker/login"), data=form)
+            m = _CSRF_META.search(r.text)
+        if r.status_code != 200 or m is None:
+            raise UserError(f"--endpoint-url: signing in as {self.worker} at {url} answered {r.status_code}: "
+                            f"{r.text[:120].strip()}")
+        self.csrf = m.group(1)
+
+    def _post(self, url: str, **kw) -> requests.Response:
+        try:
+            return self.http.post(url, timeout=TIMEOUT_S, **kw)
+        except requests.RequestException as e:
+            raise UserError(f"--endpoint-url: cannot reach {url} ({type(e).__name__})") from None
 
     def _get(self, url: str, **kw) -> requests.Response:
         try:
@@ -66,7 +96,9 @@ class SimulatedRater:
             raise UserError(f"--endpoint-url: cannot reach {url} ({type(e).__name__})") from None
 
     def available_hits(self) -> list[str]:
-        r = self._get(urljoin(self.base, "worker/api/hits"), params={"workerId": self.worker})
+        if not self.csrf:
+            self.sign_in()
+        r = self._get(urljoin(self.base, "worker/api/hits"))
         if r.status_code != 200:
             raise UserError(f"--endpoint-url: {r.url} answered {r.status_code}; is it the local server?")
         try:
@@ -90,8 +122,13 @@ class SimulatedRater:
 
     def take(self, hit_id: str) -> int:
         """Accept, answer and submit one HIT; returns the number of trials answered."""
-        r = self._get(urljoin(self.base, "worker/accept"), params={"hitId": hit_id, "workerId": self.worker},
-                      allow_redirects=False)
+        if not self.csrf:
+            self.sign_in()
+        try:
+            r = self.http.post(urljoin(self.base, "worker/accept"), data={"hitId": hit_id, "csrf_token": self.csrf},
+                               allow_redirects=False, timeout=TIMEOUT_S)
+        except requests.RequestException as e:
+            raise _Skip(f"accept failed ({type(e).__name__})") from None
         if r.status_code not in (301, 302, 303, 307) or "Location" not in r.headers:
             raise _Skip(f"accept refused ({r.status_code})")
         page_url = urljoin(r.url, r.headers["Location"])
@@ -151,8 +188,9 @@ class _Skip(Exception):
 
 def run_bots(endpoint_url: str, trials: dict[str, TrialView], metrics: MetricTable, n: int, seed: int,
              params: RaterParams, clip_seconds: float = 10.0, max_hits: int | None = None,
-             session_factory=requests.Session) -> list[BotResult]:
-    """Run ``n`` bots one after another; bot k draws from ``default_rng([seed, k])``."""
+             session_factory=requests.Session, links: dict[str, str] | None = None) -> list[BotResult]:
+    """Run ``n`` bots one after another; bot k draws from ``default_rng([seed, k])``. ``links`` maps worker
+    ids to their personal sign-in links (a server with --require-signed-links)."""
     if n < 1:
         raise UserError(f"--n: need at least one rater, got {n}")
     known = set(ANSWERS)
@@ -161,8 +199,9 @@ def run_bots(endpoint_url: str, trials: dict[str, TrialView], metrics: MetricTab
         raise UserError(f"study: trial {bad.trial_id} has unknown kind {bad.kind!r}")
     results = []
     for k in range(n):
-        bot = SimulatedRater(endpoint_url, worker_id(seed, k), trials, metrics, params,
-                             np.random.default_rng([seed, k]), session_factory(), clip_seconds)
+        wid = worker_id(seed, k)
+        bot = SimulatedRater(endpoint_url, wid, trials, metrics, params, np.random.default_rng([seed, k]),
+                             session_factory(), clip_seconds, sign_in_url=(links or {}).get(wid))
         results.append(bot.run(max_hits))
         log.info("%s submitted %d HIT(s), %d answers", bot.worker, len(results[-1].submitted),
                  results[-1].answers)
