@@ -14,12 +14,21 @@ MAX_QUESTION_BYTES = 65536
 
 
 @dataclass(frozen=True)
+class Media:
+    """A Binary / EmbeddedBinary content element: shown as <audio>, <video> or <img>."""
+    kind: str  # audio | video | image
+    url: str
+    alt: str = ""
+
+
+@dataclass(frozen=True)
 class FormQuestion:
     identifier: str
     text: str
     kind: str  # free | selection
     selections: tuple[tuple[str, str], ...] = ()  # (identifier, text)
     multiple: bool = False
+    media: tuple[Media, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ class Question:
     frame_height: int = 0
     overview: str = ""
     form: tuple[FormQuestion, ...] = field(default=())
+    overview_media: tuple[Media, ...] = ()
 
     @property
     def selection_ids(self) -> frozenset[str]:
@@ -51,11 +61,38 @@ def _children(el: ET.Element, name: str) -> list[ET.Element]:
     return [c for c in el if _local(c.tag) == name]
 
 
+MEDIA_TAGS = ("Binary", "EmbeddedBinary")
+
+
 def _text_of(el: ET.Element | None) -> str:
-    """The readable text of a content element (Text, FormattedContent, Title)."""
+    """The readable text of a content element (Text, FormattedContent, Title); media elements
+    (their URL and MIME type) are not text."""
     if el is None:
         return ""
-    return " ".join(t.strip() for t in el.itertext() if t.strip())
+    parts = [el.text or ""]
+    for c in el:
+        if _local(c.tag) not in MEDIA_TAGS:
+            parts.append(_text_of(c))
+        parts.append(c.tail or "")
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def _media_of(el: ET.Element | None) -> tuple[Media, ...]:
+    out = []
+    for c in (el if el is not None else []):
+        if _local(c.tag) not in MEDIA_TAGS:
+            continue
+        mime = _child(c, "MimeType") if _child(c, "MimeType") is not None else _child(c, "EmbeddedMimeType")
+        kind = ((_child(mime, "Type").text or "") if mime is not None and _child(mime, "Type") is not None
+                else "").strip()
+        url = (_child(c, "DataURL").text or "").strip() if _child(c, "DataURL") is not None else ""
+        if kind not in ("audio", "video", "image"):
+            raise ApiError(f"{_local(c.tag)}: Type must be image, audio or video, not {kind!r}.")
+        # MTurk needs an http(s) URL; a path on this server ("/media/x.wav") also works here.
+        if not re.match(r"^(https?://|/)", url):
+            raise ApiError(f"{_local(c.tag)}: DataURL must be an http(s) URL, not {url!r}.")
+        out.append(Media(kind, url, _text_of(_child(c, "AltText"))))
+    return tuple(out)
 
 
 def parse(doc: str) -> Question:
@@ -88,6 +125,7 @@ def parse(doc: str) -> Question:
 
 def _parse_form(root: ET.Element) -> Question:
     overview = " ".join(_text_of(o) for o in _children(root, "Overview"))
+    overview_media = tuple(m for o in _children(root, "Overview") for m in _media_of(o))
     items: list[FormQuestion] = []
     for q in _children(root, "Question"):
         ident = (_child(q, "QuestionIdentifier").text or "").strip() if _child(q, "QuestionIdentifier") is not None else ""
@@ -104,12 +142,21 @@ def _parse_form(root: ET.Element) -> Question:
                             if _child(s, "SelectionIdentifier") is not None)
             max_el = _child(sel, "MaxSelectionCount")
             multiple = max_el is not None and (max_el.text or "1").strip() not in ("", "1")
-            items.append(FormQuestion(ident, text, "selection", choices, multiple))
+            items.append(FormQuestion(ident, text, "selection", choices, multiple,
+                                      _media_of(_child(q, "QuestionContent"))))
         else:
-            items.append(FormQuestion(ident, text, "free"))
+            items.append(FormQuestion(ident, text, "free", media=_media_of(_child(q, "QuestionContent"))))
     if not items:
         raise ApiError("A QuestionForm must contain at least one Question.")
-    return Question("form", overview=overview, form=tuple(items))
+    return Question("form", overview=overview, form=tuple(items), overview_media=overview_media)
+
+
+def _media_html(media: tuple[Media, ...]) -> str:
+    e = html.escape
+    tags = {"audio": "<p><audio controls preload='auto' src='{u}' title='{a}'></audio></p>",
+            "video": "<p><video controls preload='auto' src='{u}' title='{a}'></video></p>",
+            "image": "<p><img src='{u}' alt='{a}'></p>"}
+    return "".join(tags[m.kind].format(u=e(m.url), a=e(m.alt)) for m in media)
 
 
 def render_form(q: Question, assignment_id: str, submit_to: str, *, action_path: str = "/mturk/externalSubmit",
@@ -121,12 +168,13 @@ def render_form(q: Question, assignment_id: str, submit_to: str, *, action_path:
              "</head><body>"]
     if q.overview:
         parts.append(f"<p>{e(q.overview)}</p>")
+    parts.append(_media_html(q.overview_media))
     parts.append(f"<form method='post' action='{e(submit_to + action_path)}'>")
     parts.append(f"<input type='hidden' name='assignmentId' value='{e(assignment_id)}'>")
     for k, v in (extra_hidden or {}).items():
         parts.append(f"<input type='hidden' name='{e(k)}' value='{e(v)}'>")
     for item in q.form:
-        parts.append(f"<fieldset><legend>{e(item.text or item.identifier)}</legend>")
+        parts.append(f"<fieldset><legend>{e(item.text or item.identifier)}</legend>{_media_html(item.media)}")
         if item.kind == "selection":
             typ = "checkbox" if item.multiple else "radio"
             for sid, label in item.selections:

@@ -65,6 +65,12 @@ def register(sub) -> None:
     p.add_argument("--title")
     p.add_argument("--description")
     p.add_argument("--keywords")
+    p.add_argument("--no-headphone-check", action="store_true",
+                   help="leave the Woods et al. (2017) headphone check out of the screening test")
+    p.add_argument("--no-screening", action="store_true",
+                   help="no screening qualification at all (no consent page, calibration or headphone check)")
+    p.add_argument("--consent", metavar="FILE", help="consent text shown before screening (default: a generic one)")
+    p.add_argument("--instructions", metavar="FILE", help="instructions shown with the consent (default: generic)")
     p.set_defaults(func=run_build)
 
     p = sub.add_parser("preview-study", help="write a study's HIT pages to a folder to look at",
@@ -166,12 +172,23 @@ def run_build(args) -> int:
     for k in ("title", "description", "keywords"):
         if getattr(args, k):
             setattr(opts, k, getattr(args, k))
+    from mturk import screening
+
+    consent = screening.read_consent_file(args.consent) if args.consent else None
+    instructions = screening.read_consent_file(args.instructions) if args.instructions else None
     study = build_study(args.clips, args.out, opts)
+    lufs = getattr(getattr(opts, "loudness", None), "target_lufs", None)
+    scr = screening.attach(study, enabled=not args.no_screening, headphone_check=not args.no_headphone_check,
+                           consent=consent, instructions=instructions, calibration_lufs=lufs)
     kinds = {}
     for h in study.hits:
         kinds[h.kind] = kinds.get(h.kind, 0) + 1
     print(f"study {study.name}: {len(study.trials)} trials in {len(study.hits)} HITs "
           f"({', '.join(f'{k} {n}' for k, n in kinds.items())}) -> {args.out}")
+    print("screening: " + ("none (--no-screening)" if not scr.enabled else
+                           "consent + volume calibration" + (f" + headphone check ({len(scr.trials)} trials, "
+                                                            f"{scr.pass_correct} to pass)" if scr.headphone_check else "")
+                           + f", a qualification test every HIT requires (value >= {scr.required_value})"))
     return 0
 
 
@@ -222,6 +239,7 @@ def _participant_quals_of(dirs: list[str], target: mclient.Target) -> list[str]:
 
 
 def run_publish(args) -> int:
+    from mturk import screening
     from mturk.ledger import Ledger
     from mturk.publish import (check_spend_guard, estimate_cost, publish, qualification_requirements,
                                remaining_hits, render_all, resolve_media_base, upload_media)
@@ -241,7 +259,8 @@ def run_publish(args) -> int:
         print("qualifications: " + ("; ".join(f"{r['QualificationTypeId']} {r['Comparator']} "
                                               f"{r.get('IntegerValues') or r.get('LocaleValues') or ''}".strip()
                                               for r in reqs) or "none")
-              + ("; + this study's participant qualification" if study.qualifications.mark_participants else ""))
+              + ("; + this study's participant qualification" if study.qualifications.mark_participants else "")
+              + (f"; + screening test (value >= {scr.required_value})" if (scr := screening.of(study)).enabled else ""))
         check_spend_guard(target, cost, args.yes_spend_money, args.max_cost)
         if args.s3_bucket and args.media_base_url:
             raise UserError("--s3-bucket and --media-base-url: choose one")
@@ -249,6 +268,9 @@ def run_publish(args) -> int:
             base = args.media_base_url or (f"https://{args.s3_bucket}.s3.amazonaws.com/..." if args.s3_bucket else
                                            resolve_media_base(target, None, None))
             render_all(study, base)  # size checks, so a dry run catches an oversized page
+            if scr.enabled:  # and an unusable screening test (size, relative URLs for MTurk)
+                screening.check_media_base(base, target.label)
+                screening.question_form(scr, base)
             print(f"media: {base}/<name>")
             print("dry run: nothing sent")
             return 0
@@ -263,7 +285,7 @@ def run_publish(args) -> int:
             print("nothing to create: every HIT is in the ledger")
             return 0
         client = _client_for(target)
-        res = publish(study, client, target, ledger, questions, exclude)
+        res = publish(study, client, target, ledger, questions, exclude, media_base=base)
     print(f"created {len(res.created)} HIT(s), {res.skipped} already there; HIT type {res.hit_type_id}")
     if target.label == "sandbox":
         print(f"{mclient.SANDBOX_WORKER_URL}/projects/{res.hit_type_id}/tasks")
@@ -280,6 +302,7 @@ def _s3_client(target: mclient.Target):
 
 
 def run_collect(args) -> int:
+    from mturk import screening
     from mturk.collect import collect
     from mturk.ledger import Ledger
     from mturk.study import load_study
@@ -288,8 +311,11 @@ def run_collect(args) -> int:
     out = Path(args.out) if args.out else Path(args.study) / "votes.csv"
     with Ledger.for_study(args.study) as ledger:
         res = collect(study, ledger, _client_for, out, _target_or_none(args))
+        screened = screening.fetch(study, ledger, _client_for, out.parent / screening.SCREENING_CSV)
     print(f"{res.hits} HIT(s): {res.seen_assignments} assignment(s) seen, {res.new_assignments} new, "
           f"{res.new_votes} vote(s) added -> {out}")
+    if screening.of(study).enabled:
+        print(f"{screened} worker(s) took the screening test -> {out.parent / screening.SCREENING_CSV}")
     if res.marked_workers:
         print(f"{res.marked_workers} worker(s) given the participant qualification")
     return 0

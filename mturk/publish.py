@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from mturk import screening
 from mturk.client import Target, api_errors
 from mturk.ledger import Ledger
 from mturk.render import html_question, render_hit
@@ -160,11 +161,15 @@ def ensure_participant_qual(client, study: Study, ledger: Ledger, target: Target
 
 
 def publish(study: Study, client, target: Target, ledger: Ledger, questions: dict[str, str],
-            exclude_qual_ids: list[str] | None = None) -> PublishResult:
+            exclude_qual_ids: list[str] | None = None, media_base: str = "") -> PublishResult:
     """Create the HIT type and every HIT not yet created on ``target``. ``questions``: from
-    `render_all`. Stops at the first failure with a one-line error; the ledger tells what exists."""
+    `render_all`. Stops at the first failure with a one-line error; the ledger tells what exists.
+    ``media_base``: where DIR/media is served (the screening test's sounds)."""
     qual_id = ensure_participant_qual(client, study, ledger, target) if study.qualifications.mark_participants else None
     reqs = qualification_requirements(study.qualifications, exclude_qual_ids)
+    scr = screening.of(study)
+    if scr.enabled:  # consent + calibration + headphone check, once per endpoint (ledger)
+        reqs.append(screening.requirement(screening.ensure_qual(client, study, ledger, target, media_base), scr))
     with api_errors(target, "CreateHITType"):
         hit_type_id = client.create_hit_type(**hit_type_request(study, reqs))["HITTypeId"]
     ledger.put(target.endpoint, study.name, "hit_type_id", hit_type_id)
@@ -234,7 +239,8 @@ def upload_media(study: Study, s3, bucket: str, prefix: str, target_label: str =
     prefix = prefix.strip("/")
     media_dir = Path(study.directory) / "media"
     names = sorted({m for t in study.trials for m in t.media_names}
-                   | {m for h in study.hits for m in (h.ref1_media, h.ref5_media) if m})
+                   | {m for h in study.hits for m in (h.ref1_media, h.ref5_media) if m}
+                   | set(screening.of(study).media_names))
     n_up = 0
     for name in names:
         path = media_dir / name
@@ -250,7 +256,8 @@ def upload_media(study: Study, s3, bucket: str, prefix: str, target_label: str =
                 if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                     raise
             with open(path, "rb") as f:
-                s3.put_object(Bucket=bucket, Key=key, Body=f, ContentType="video/mp4")
+                s3.put_object(Bucket=bucket, Key=key, Body=f,
+                              ContentType="audio/wav" if name.endswith(".wav") else "video/mp4")
             n_up += 1
         except (ClientError, BotoCoreError) as e:
             raise UserError(f"--s3-bucket {bucket}: upload of {name} failed ({str(e).splitlines()[0]})") from None

@@ -111,6 +111,9 @@ class Study:
     hits: list[HitSpec]
     trials: list[Trial] = field(default_factory=list, repr=False)
     directory: Path | None = field(default=None, repr=False, compare=False)
+    # Consent, volume calibration and headphone check before rating (mturk/screening.py
+    # `Screening` as a dict); {} in old studies and with build-study --no-screening.
+    screening: dict = field(default_factory=dict)
 
     def trial(self, trial_id: str) -> Trial:
         return self.trial_index()[trial_id]
@@ -202,9 +205,10 @@ def load_study(directory: str | Path) -> Study:
     try:
         quals = Qualifications(**doc["qualifications"])
         hits = [HitSpec(**h) for h in doc["hits"]]
-        known = {f.name for f in fields(Study)} - {"trials", "directory", "qualifications", "hits"}
-        study = Study(**{k: doc[k] for k in known}, qualifications=quals, hits=hits, trials=trials,
-                      directory=directory)
+        optional = {"screening"}
+        known = {f.name for f in fields(Study)} - {"trials", "directory", "qualifications", "hits"} - optional
+        study = Study(**{k: doc[k] for k in known}, **{k: doc[k] for k in optional if k in doc},
+                      qualifications=quals, hits=hits, trials=trials, directory=directory)
     except (KeyError, TypeError) as e:
         raise UserError(f"{sj}: incomplete or unknown study field ({e})") from None
     index = study.trial_index()

@@ -14,7 +14,7 @@ from regnet.commands.evaluate import data_config_for_clips
 from regnet.errors import UserError
 from regnet.metrics.evaluate import EvaluateOptions
 from regnet.metrics.references import REFERENCES
-from regnet.simulate.client import run_bots, trial_view
+from regnet.simulate.client import run_bots, trial_view, worker_id
 from regnet.simulate.decide import MetricTable, RaterParams
 from regnet.simulate.sources import metrics_from_clips, metrics_from_study, metrics_from_table
 
@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", choices=REFERENCES, default="real",
                    help="when measuring now: compare to the real sound (default) or the clean track")
     p.add_argument("--max-hits", type=int, help="at most this many HITs per rater")
+    p.add_argument("--loudspeaker-raters", type=int, default=0, metavar="K",
+                   help="K more bots SIM-<seed>-L<k> that take the screening test over loudspeakers "
+                   "(and so fail the headphone check; a demonstration of screening)")
     add_config_args(p)
     p.set_defaults(func=run)
 
@@ -71,8 +74,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--noise/--check-accuracy: {e}") from None
     per_clip, clip_seconds = _metrics(args, study)
     trials = {t.trial_id: trial_view(t) for t in study.trials}
+    # Each bot first takes the study's screening test (consent, headphone check) as a person would.
+    from mturk import screening
+
+    if args.loudspeaker_raters < 0:
+        raise UserError(f"--loudspeaker-raters: {args.loudspeaker_raters} must be 0 or more")
+    bots = [worker_id(args.seed, k) for k in range(args.n)]
+    factory = screening.prepare_bots(args.endpoint_url, study, bots)
     results = run_bots(args.endpoint_url, trials, MetricTable(per_clip), args.n, args.seed, params,
-                       clip_seconds=clip_seconds, max_hits=args.max_hits)
+                       clip_seconds=clip_seconds, max_hits=args.max_hits, session_factory=factory)
+    speakers = [f"SIM-{args.seed}-L{k}" for k in range(args.loudspeaker_raters)]
+    if speakers:
+        screening.prepare_bots(args.endpoint_url, study, speakers, loudspeaker=set(speakers))
+        print(f"{len(speakers)} loudspeaker bot(s) took the screening test: {', '.join(speakers)}")
     for r in results:
         print(f"{r.worker_id}\t{len(r.submitted)} HITs\t{r.answers} answers\t{len(r.skipped)} skipped")
     skipped = [(r.worker_id, h, why) for r in results for h, why in r.skipped]

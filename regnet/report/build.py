@@ -65,6 +65,12 @@ def build_report(raw: pd.DataFrame, source: str, study: StudyInfo | None = None,
     rv = aggregate.real_fake_votes(qc.kept)
     mos = aggregate.mos_votes(qc.kept)
     out = [tables.qc_table(qc)]
+    # Who the screening test (consent, headphone check) let in: DIR/screening.csv from `collect`.
+    screened = (study.path if study else Path(source).parent) / "screening.csv"
+    if screened.is_file():
+        from mturk.screening import report_table
+
+        out.insert(0, report_table(screened))
     if len(pv):
         out.append(tables.preference_table(pv, aggregate.pair_items(pv), order,
                                            expected.get("pair", 0), mv, options.mixed_max_votes))
