@@ -8,7 +8,7 @@ from flask import Flask, Response, redirect, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from eval_server import admin, media, requester, worker
+from eval_server import admin, media, next_task, requester, worker
 from eval_server.config import ServerConfig
 from eval_server.db import Database
 from eval_server.errors import ApiError
@@ -44,6 +44,7 @@ def create_app(config: ServerConfig, db: Database | None = None) -> Flask:
     csrf.exempt(worker.external_submit)
     app.register_blueprint(requester.bp)
     app.register_blueprint(worker.bp)
+    app.register_blueprint(next_task.bp)
     app.register_blueprint(media.bp)
     app.register_blueprint(admin.bp)
 

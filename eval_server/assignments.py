@@ -48,19 +48,23 @@ class Counts:
         return max(0, max_assignments - self.pending - self.submitted - self.completed)
 
 
+COUNTS_CHUNK = 500
+
+
 def counts_for(s: Session, hit_ids: Iterable[str], at: float) -> dict[str, Counts]:
-    ids = list(hit_ids)
-    if not ids:
-        return {}
-    rows = s.execute(
-        select(Assignment.hit_id, Assignment.status, func.count())
-        .where(Assignment.hit_id.in_(ids))
-        .where((Assignment.status != "Accepted") | (Assignment.deadline > at))
-        .where(Assignment.status != "Abandoned")
-        .group_by(Assignment.hit_id, Assignment.status))
+    """Live assignment counts of each HIT. Read from the (hit_id, status, deadline) index alone, in
+    chunks of ids, so any number of ids stays within a statement's bound-parameter limit."""
+    ids = list(dict.fromkeys(hit_ids))
     acc: dict[str, dict[str, int]] = {h: {} for h in ids}
-    for hit_id, status, n in rows:
-        acc[hit_id][status] = n
+    for i in range(0, len(ids), COUNTS_CHUNK):
+        rows = s.execute(
+            select(Assignment.hit_id, Assignment.status, func.count())
+            .where(Assignment.hit_id.in_(ids[i:i + COUNTS_CHUNK]))
+            .where((Assignment.status != "Accepted") | (Assignment.deadline > at))
+            .where(Assignment.status != "Abandoned")
+            .group_by(Assignment.hit_id, Assignment.status))
+        for hit_id, status, n in rows:
+            acc[hit_id][status] = n
     return {h: Counts(pending=c.get("Accepted", 0), submitted=c.get("Submitted", 0),
                       completed=c.get("Approved", 0) + c.get("Rejected", 0)) for h, c in acc.items()}
 

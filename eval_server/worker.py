@@ -16,10 +16,10 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from eval_server import qual_tests, questions, xml_answers
+from eval_server import next_task, qual_tests, questions, xml_answers
 from eval_server.api.assignment_ops import upload_signature
 from eval_server.api.qualification_ops import grant
-from eval_server.assignments import (PREVIEW_ID, WorkerError, accept, counts_for, expire_stale, is_blocked, submit,
+from eval_server.assignments import (PREVIEW_ID, WorkerError, accept, counts_for, expire_stale, submit,
                                      unmet_requirements)
 from eval_server.db import (HIT, Assignment, HITType, Notification, QualificationRequest, QualificationType,
                             Upload)
@@ -71,32 +71,19 @@ def _link_sign_in(worker_id: str, source: str) -> Response | str:
 
 
 def _visible_hits(s, worker_id: str, at: float) -> list[dict]:
-    """HITs the worker can see: open ones with assignments left (or their own unfinished one)."""
-    if is_blocked(s, worker_id):
-        return []
-    hits = list(s.scalars(select(HIT).where(HIT.disposed.is_(False), HIT.reviewing.is_(False),
-                                            HIT.expiration > at).order_by(HIT.created_at, HIT.id)))
-    mine = {a.hit_id: a for a in s.scalars(select(Assignment).where(
-        Assignment.worker_id == worker_id, Assignment.active_worker.is_not(None)))}
-    counts = counts_for(s, [h.id for h in hits], at)
-    types = {t.id: t for t in s.scalars(select(HITType).where(HITType.id.in_({h.hit_type_id for h in hits})))}
-    out = []
-    for h in hits:
-        ht = types[h.hit_type_id]
-        own = mine.get(h.id)
-        in_progress = own is not None and own.status == "Accepted" and own.deadline > at
-        if own is not None and not in_progress and own.status != "Accepted":
-            continue  # already done by this worker
-        available = counts[h.id].available(h.max_assignments)
-        if not available and not in_progress:
-            continue
-        if unmet_requirements(s, worker_id, json.loads(ht.qual_requirements), "Discover"):
-            continue
-        out.append({"hitId": h.id, "hitTypeId": ht.id, "title": ht.title, "description": ht.description,
-                    "reward": ht.reward, "available": available, "expiration": h.expiration,
-                    "assignmentDurationInSeconds": ht.assignment_duration,
-                    "assignmentId": own.id if in_progress else None})
-    return out
+    """The first page of what the worker may work on (their open assignments first, then HITs they can
+    take); bounded, whatever the number of HITs on the server (eval_server/next_task.py)."""
+    return next_task.visible_hits(s, worker_id, at)[0]
+
+
+def _page_links(endpoint: str, page: next_task.Page, more: bool) -> tuple[str | None, str | None]:
+    """URLs of the previous and next page of a HIT list, or None."""
+    args = {"hitTypeId": page.hit_type_id} if page.hit_type_id else {}
+    if page.limit != next_task.DEFAULT_LIMIT:
+        args["limit"] = page.limit
+    prev_url = url_for(endpoint, **args, offset=max(0, page.offset - page.limit)) if page.offset else None
+    next_url = url_for(endpoint, **args, offset=page.offset + page.limit) if more else None
+    return prev_url, next_url
 
 
 @bp.get("/worker")
@@ -109,14 +96,22 @@ def home() -> Response | str:
         return render_template("login.html", signed_only=state().config.require_signed_links)
     st = state()
     at = now()
+    try:
+        page = next_task.page_args(request.args)
+    except WorkerError as e:
+        return _text(e.status, e.message)
     with st.db.read() as s:
-        hits = _visible_hits(s, worker_id, at)
+        # A page of HITs (of one group with ?hitTypeId=) and one row per group, never every HIT.
+        hits, more = next_task.visible_hits(s, worker_id, at, page)
+        groups = next_task.groups_for(s, worker_id, at)
         notes = list(s.scalars(select(Notification).where(Notification.worker_id == worker_id)
                               .order_by(Notification.created_at.desc()).limit(20)))
         quals = list(s.scalars(select(QualificationType).where(
             QualificationType.deleted.is_(False), QualificationType.status == "Active",
             QualificationType.test.is_not(None))))
-    return render_template("hits.html", worker_id=worker_id, hits=hits, notes=notes, quals=quals)
+    prev_url, next_url = _page_links("worker.home", page, more)
+    return render_template("hits.html", worker_id=worker_id, hits=hits, groups=groups, page=page,
+                           prev_url=prev_url, next_url=next_url, notes=notes, quals=quals)
 
 
 @bp.post("/worker/login")
@@ -142,9 +137,21 @@ def logout() -> Response:
 
 @bp.get("/worker/api/hits")
 def api_hits() -> Response:
+    """A page of the rater's HITs as JSON {"hits": [...]}: ?hitTypeId= (one group), ?limit= (1-100,
+    default 25), ?offset=; the next page's URL is in the Link header (rel="next"), and
+    /worker/api/groups has the counts per group."""
     worker_id = _own_worker()
+    try:
+        page = next_task.page_args(request.args)
+    except WorkerError as e:
+        return _text(e.status, e.message)
     with state().db.read() as s:
-        return Response(json.dumps({"hits": _visible_hits(s, worker_id, now())}), content_type="application/json")
+        hits, more = next_task.visible_hits(s, worker_id, now(), page)
+    resp = Response(json.dumps({"hits": hits}), content_type="application/json")
+    _, next_url = _page_links("worker.api_hits", page, more)
+    if next_url:
+        resp.headers["Link"] = f'<{next_url}>; rel="next"'
+    return resp
 
 
 def _own_worker() -> str:
