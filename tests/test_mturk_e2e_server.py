@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import html5lib
 import pytest
 import requests
+from server_fixtures import accept_hit, rater
 from test_mturk_fixtures import build_small_study, make_manifests
 from werkzeug.serving import make_server
 
@@ -45,13 +46,13 @@ def setup(tmp_path, monkeypatch):
 
 
 def take_hit(base: str, hit_id: str, worker: str) -> requests.Response:
-    """What a worker's browser does: accept, load the page, post the form (answers + played flags)."""
-    r = requests.get(f"{base}/worker/accept", params={"hitId": hit_id, "workerId": worker},
-                     allow_redirects=False, timeout=10)
+    """What a worker's browser does: sign in, accept, load the page, post the form (answers + played flags)."""
+    s = rater(base, worker)
+    r = accept_hit(s, base, hit_id)
     if r.status_code != 302:
         return r
     q = parse_qs(urlparse(r.headers["Location"]).query)
-    page = requests.get(f"{base}/worker/task", params={k: v[0] for k, v in q.items()}, timeout=10)
+    page = s.get(f"{base}/worker/task", params={k: v[0] for k, v in q.items()}, timeout=10)
     assert page.status_code == 200
     doc = html5lib.parse(page.text, namespaceHTMLElements=False)
     form = {"assignmentId": q["assignmentId"][0], "time_on_page_s": "42.0", "hidden_s": "0.0"}
@@ -61,7 +62,7 @@ def take_hit(base: str, hit_id: str, worker: str) -> requests.Response:
         form.update({f"{tid}__played": "1", f"{tid}__plays": "1"})
         for v in fs.iter("video"):  # the media URL the page carries is served
             assert requests.head(v.get("src"), timeout=10).status_code == 200
-    return requests.post(f"{base}/mturk/externalSubmit", data=form, timeout=10)
+    return s.post(f"{base}/mturk/externalSubmit", data=form, timeout=10)
 
 
 def test_publish_collect_approve_on_local_server(setup, capsys):

@@ -11,7 +11,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from server_fixtures import SIMPLE_FORM, db_url, pg, sqlite_url, start_subprocess  # noqa: F401
+from server_fixtures import (SIMPLE_FORM, accept_hit, assignment_of, db_url, pg, rater,  # noqa: F401
+                             sqlite_url, start_subprocess)
 
 from eval_server import xml_answers
 
@@ -29,18 +30,17 @@ def _make_hits(c, n, max_assignments, annotation):
 
 
 def _rater(url, worker, hit_ids, stop_at, acked, refused):
-    s = requests.Session()
+    s = rater(url, worker)
     order = list(hit_ids)
     random.Random(worker).shuffle(order)
     for hit in order:
         if time.time() > stop_at:
             return
-        r = s.get(f"{url}/worker/accept", params={"hitId": hit, "workerId": worker}, allow_redirects=False,
-                  timeout=30)
+        r = accept_hit(s, url, hit)
         if r.status_code != 302:
             refused[r.status_code] += 1
             continue
-        aid = r.headers["Location"].split("assignmentId=")[1].split("&")[0]
+        aid = assignment_of(r)
         answer = f"{worker}:{hit}"
         r = s.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": answer}, timeout=30)
         if r.status_code == 200:
@@ -101,12 +101,11 @@ def test_burst_accepts_never_exceed_max(sqlite_url):  # noqa: F811
         [hit] = _make_hits(c, 1, 3, "burst")
         barrier = threading.Barrier(CLIENTS)
         results = []
+        sessions = [rater(srv.url, f"B{i}") for i in range(CLIENTS)]  # signed in before the race
 
         def go(i):
             barrier.wait(timeout=30)
-            r = requests.get(f"{srv.url}/worker/accept", params={"hitId": hit, "workerId": f"B{i}"},
-                             allow_redirects=False, timeout=30)
-            results.append(r.status_code)
+            results.append(accept_hit(sessions[i], srv.url, hit).status_code)
         threads = [threading.Thread(target=go, args=(i,)) for i in range(CLIENTS)]
         for t in threads:
             t.start()

@@ -12,8 +12,7 @@ import sys
 import textwrap
 
 import pytest
-import requests
-from server_fixtures import KEY, SECRET, sqlite_url, start_inprocess  # noqa: F401
+from server_fixtures import KEY, SECRET, accept_hit, assignment_of, rater, sqlite_url, start_inprocess  # noqa: F401
 
 LAYOUT = """<h3>Is the sound of this clip real?</h3>
 <video src="${video_url}" controls></video>
@@ -139,18 +138,19 @@ def test_requester_script_runs_unchanged(server, tmp_path):
 
     hit_c1, hit_c2 = st["hits"]
     # A rater without the qualification is refused; qualified raters answer through the worker path.
-    r = requests.get(f"{url}/worker/accept", params={"hitId": hit_c1, "workerId": "ANOQUAL"}, allow_redirects=False)
+    r = accept_hit(rater(url, "ANOQUAL"), url, hit_c1)
     assert r.status_code == 403
     expected = {}
+    raters = {w: rater(url, w) for w in ("AGOOD", "ABAD")}
     for worker, hit, answer in (("AGOOD", hit_c1, "yes"), ("ABAD", hit_c1, "no"), ("AGOOD", hit_c2, "no")):
-        r = requests.get(f"{url}/worker/accept", params={"hitId": hit, "workerId": worker}, allow_redirects=False)
+        r = accept_hit(raters[worker], url, hit)
         assert r.status_code == 302
-        page = requests.get(url + r.headers["Location"]).text
+        page = raters[worker].get(url + r.headers["Location"]).text
         assert 'action="/mturk/externalSubmit"' in page and 'name="assignmentId"' in page
         if hit == hit_c1:
             assert "/media/c1.mp4?a=1&amp;b=&lt;2&gt;" in page  # parameters are HTML-escaped
-        aid = r.headers["Location"].split("assignmentId=")[1].split("&")[0]
-        assert requests.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "real": answer}).ok
+        aid = assignment_of(r)
+        assert raters[worker].post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "real": answer}).ok
         expected[aid] = (worker, answer)
 
     out = json.loads(_run_script(tmp_path, url, "review", "config.json"))
