@@ -174,3 +174,17 @@ def test_hit_list_paging_and_filter(sqlite_url):  # noqa: F811
             assert resp.status_code == 400 and resp.text.count("\n") == 1, (bad, resp.text)
     finally:
         srv.close()
+
+
+def test_simulated_raters_walk_every_page(sqlite_url):  # noqa: F811
+    """regnet.simulate's bots read the paged list to its end (the Link header), not just the first page."""
+    import numpy as np
+
+    from regnet.simulate.client import SimulatedRater
+    srv = start_inprocess(sqlite_url)
+    try:
+        _, hits = _group(srv.client(), 130, title="many")
+        bot = SimulatedRater(srv.url, "SIM-0-0", {}, None, None, np.random.default_rng(0))
+        assert sorted(bot.available_hits()) == sorted(hits)
+    finally:
+        srv.close()

@@ -98,14 +98,23 @@ class SimulatedRater:
     def available_hits(self) -> list[str]:
         if not self.csrf:
             self.sign_in()
-        r = self._get(urljoin(self.base, "worker/api/hits"))
-        if r.status_code != 200:
-            raise UserError(f"--endpoint-url: {r.url} answered {r.status_code}; is it the local server?")
-        try:
-            hits = r.json()["hits"]
-        except (ValueError, KeyError, TypeError):
-            raise UserError(f"--endpoint-url: {r.url} did not return the worker HIT list") from None
-        return [str(h["hitId"]) for h in hits if h.get("available", True)]
+        # The list comes a page at a time (at most 100 HITs); the next page's URL is in the Link header.
+        url: str | None = urljoin(self.base, "worker/api/hits?limit=100")
+        ids: list[str] = []
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)
+            r = self._get(url)
+            if r.status_code != 200:
+                raise UserError(f"--endpoint-url: {r.url} answered {r.status_code}; is it the local server?")
+            try:
+                hits = r.json()["hits"]
+            except (ValueError, KeyError, TypeError):
+                raise UserError(f"--endpoint-url: {r.url} did not return the worker HIT list") from None
+            ids += [str(h["hitId"]) for h in hits if h.get("available", True)]
+            nxt = r.links.get("next", {}).get("url")
+            url = urljoin(r.url, nxt) if nxt else None
+        return list(dict.fromkeys(ids))
 
     def run(self, max_hits: int | None = None) -> BotResult:
         result = BotResult(self.worker)
