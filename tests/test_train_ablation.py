@@ -41,6 +41,10 @@ def test_ablate_runs_and_reference_mel_matches_extract(synth_set, capsys):
     assert np.isfinite(table.l2_clean_mean).all() and (table.l2_clean_mean > 0).all()
     assert "L2 to clean" in (res / "ablation.md").read_text()
     assert np.isfinite(table[["train_code_to_mixed", "train_zero_to_clean"]].to_numpy()).all()
+    md = (res / "ablation.md").read_text()
+    assert "Table V analogue" in md and "VII: swapped, to own clean" in md and "Deviations from the paper" in md
+    assert np.isfinite(table.code_cos_between[0]) and np.isnan(table.code_cos_between[1])  # woREG: no code
+    assert "Griffin" not in table.deviations[0] and "'simple' backbone" in table.deviations[0]
     per_clip = pd.read_csv(runs / "ablation_per_clip.csv")
     assert len(per_clip) == 2 * 2 * 2  # variants x seeds x test clips
     # The reference padding reproduces extract's mel from the video's own (mixed) sound exactly,
@@ -59,3 +63,73 @@ def test_ablate_unknown_variant_is_a_user_error(synth_set, capsys):
     assert main(["ablate", "--data", str(synth_set / "data"), "--variants", "RegNet,bogus",
                  "--out", str(synth_set / "r2"), "--results", str(synth_set / "res2")]) == 2
     assert "--variants: unknown variant 'bogus'" in capsys.readouterr().err
+
+
+def _tiny_model(regularizer="lstm"):
+    import torch
+
+    from regnet.models import RegNet
+
+    cfg = preset("tiny")
+    cfg.model.visual_dim, cfg.model.regularizer, cfg.model.aux_dim = 12, regularizer, 6
+    torch.manual_seed(0)
+    model = RegNet(cfg)
+    g = torch.Generator().manual_seed(1)
+    visual = torch.randn(3, cfg.data.n_steps, 12, generator=g)
+    mixed = torch.rand(3, cfg.data.n_mels, cfg.data.mel_frames, generator=g)
+    clean = torch.rand(3, cfg.data.n_mels, cfg.data.mel_frames, generator=g).numpy()
+    return model, visual, mixed, clean
+
+
+def test_regularizer_tables_match_a_direct_computation():
+    """Tables V, VI, VII from the model's parts (encoder, code, decoder, post-net) written out here."""
+    import torch
+
+    from regnet.train.ablation import regularizer_tables
+
+    model, visual, mixed, clean = _tiny_model()
+    got, cos = regularizer_tables(model, visual, mixed, clean, seed=4)
+    model.eval()
+    with torch.no_grad():
+        z = torch.randn(3, model.z_dim, generator=torch.Generator().manual_seed(4))
+        codes = model.auxiliary(mixed, visual)  # [3, T, D]
+
+        def decode(vis, code):
+            h = torch.cat([model.encoder(vis, z), code], dim=2)
+            init = model.decoder(h)
+            return (init + model.postnet(init)).numpy()
+
+        flat = codes.reshape(3, -1).numpy().astype(np.float64)
+        want_cos = np.array([[a @ b / np.linalg.norm(a) / np.linalg.norm(b) for b in flat] for a in flat])
+        novis = decode(torch.zeros_like(visual), codes)
+        swap = decode(visual, codes[[1, 2, 0]])
+    m = mixed.numpy()
+    l2 = lambda a, b: float(((a.astype(np.float64) - b) ** 2).mean() * 100)  # noqa: E731
+    np.testing.assert_allclose(cos, want_cos, atol=1e-6)
+    assert got["code_cos_between"] == pytest.approx(want_cos[~np.eye(3, dtype=bool)].mean(), abs=1e-6)
+    assert got["novis_to_clean"] == pytest.approx(l2(novis, clean), rel=1e-5)
+    assert got["novis_to_mixed"] == pytest.approx(l2(novis, m), rel=1e-5)
+    assert got["swap_to_own_clean"] == pytest.approx(l2(swap, clean), rel=1e-5)
+    assert got["swap_to_donor_mixed"] == pytest.approx(l2(swap, m[[1, 2, 0]]), rel=1e-5)
+    # woREG has no code: Tables V and VII do not apply, VI is the visual-free output itself.
+    wo, cos_wo = regularizer_tables(*_tiny_model("none"), seed=4)
+    assert cos_wo is None and np.isnan(wo["code_cos_between"]) and np.isfinite(wo["novis_to_clean"])
+
+
+def test_predicted_mel_l2_is_the_papers_table_iii_number():
+    from regnet.metrics.predicted_mel import LABEL, predicted_mel_l2
+
+    rng = np.random.default_rng(0)
+    pred, ref = rng.random((2, 4, 5)), rng.random((2, 4, 5))
+    want = [100 * np.mean((pred[i] - ref[i]) ** 2) for i in range(2)]
+    np.testing.assert_allclose(predicted_mel_l2(pred, ref), want)
+    assert "predicted" in LABEL and "Table III" in LABEL
+
+
+def test_wogan_is_a_variant_without_the_adversarial_loss():
+    from regnet.train.ablation import SCALES, _config, make_variants
+
+    sc = SCALES["small"]
+    v = {x.name: x for x in make_variants(preset("small"), sc)}["woGAN"]
+    cfg = _config(preset("small"), sc, v, 0, 10, 12)
+    assert cfg.train.adversarial is False and cfg.model.regularizer == "lstm"

@@ -87,13 +87,14 @@ class RegNet(nn.Module):
 
     def forward(self, visual: torch.Tensor, mel: torch.Tensor | None = None,
                 z: torch.Tensor | None = None, use_true_mel: bool | None = None,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                code: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """visual [B, T, Dv], mel [B, n_mels, 4T] or None -> (I_hat, S_hat), each [B, n_mels, 4T].
 
         The true mel reaches the regularizer only in training mode; in eval mode (or with
         mel=None) the test-time replacement applies, so outputs never depend on the true mel.
         ``use_true_mel=True`` forces the training-time path in eval mode (diagnostics: what the
-        regularizer's code carries)."""
+        regularizer's code carries). ``code [B, T, D]`` replaces the regularizer's output outright
+        (diagnostics: another clip's code, `regnet.train.ablation.regularizer_tables`)."""
         self._check_visual(visual)
         batch, steps = visual.shape[:2]
         test = (not self.training if use_true_mel is None else not use_true_mel) or mel is None
@@ -101,7 +102,10 @@ class RegNet(nn.Module):
             z = self.sample_z(batch, visual.device, test=test)
         h = self.encoder(visual, z)
         if self.auxiliary is not None:
-            if not test:
+            if code is not None:
+                if tuple(code.shape) != (batch, steps, self.aux_dim):
+                    raise UserError(f"code: expected [{batch}, {steps}, {self.aux_dim}], got {list(code.shape)}")
+            elif not test:
                 if mel.shape[1:] != (self.n_mels, MEL_FRAMES_PER_STEP * steps):
                     raise UserError(f"mel: expected [batch, {self.n_mels}, {MEL_FRAMES_PER_STEP * steps}] for {steps} "
                                     f"visual steps, got {list(mel.shape)}")

@@ -1,11 +1,19 @@
-"""The paper's regularizer ablation (Table III) and capacity sweep (Table VIII) on the synthetic gauss set.
+"""The paper's regularizer ablation (Table III), capacity sweep (Table VIII), woGAN (§V-I) and the
+regularizer diagnostics (Tables V, VI, VII) on the synthetic gauss set.
 
 Each variant is a config change of the same model (never a fork). Every run trains on the train split
 only; the test split is touched once, for the final numbers: L2 (x1e-2) = mean over mel bins and
 frames of (S0_hat - S_clean)^2, where S0_hat is generated from the visual features with the
 regularizer replaced by zeros and S_clean is the log-mel of the clean relevant track (the sound the
-picture explains), padded exactly as the video was. Mean and t-based 95% CI are over all
-(test clip, seed) pairs.
+picture explains), padded exactly as the video was (`regnet.metrics.predicted_mel`: RegNet's own mel,
+no vocoder, as the paper reports it). Mean and t-based 95% CI are over all (test clip, seed) pairs.
+
+`regularizer_tables`, on the test clips with the regularizer fed their true (mixed) mel:
+Table V, the mean cosine similarity of the regularizer's outputs between different clips (one
+vector per clip: its code over all steps, flattened); Table VI, the output with the visual
+features zeroed (the encoder sees zeros, the regularizer its usual input): what the code alone
+carries; Table VII, each clip's visual features with the next clip's code (cyclic): its distance to
+its own clean mel and to the code donor's mixed mel.
 
 Scales: 'small' is sized to finish within 15 minutes on 2 CPU cores (2 s clips, narrow model, a few
 hundred steps, 2 seeds; the 'wide' variant uses D = the encoder's output width, 128, as the paper's
@@ -31,6 +39,7 @@ from regnet.data.features import feature_path, load_features
 from regnet.data.manifest import ManifestRow, read_manifest
 from regnet.data.mel import log_mel
 from regnet.errors import UserError
+from regnet.metrics.predicted_mel import LABEL as PREDICTED_MEL_LABEL, predicted_mel_l2
 from regnet.train.dataset import FeatureDataset
 from regnet.train.trainer import LAST, Trainer
 
@@ -45,6 +54,7 @@ class Variant:
     name: str
     label: str  # as the paper names it
     overrides: dict
+    train: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +92,8 @@ def make_variants(cfg: Config, scale: Scale) -> list[Variant]:
         Variant("Dwide", f"wide S{full}D{scale.wide_dim}",
                 dict(regularizer="lstm", aux_dim=scale.wide_dim, aux_sample=full)),
         Variant("S32D32", "S32D32", dict(regularizer="lstm", aux_dim=32, aux_sample=32)),
+        Variant("woGAN", f"woGAN (S{full}D32, no adversarial loss)",
+                dict(regularizer="lstm", aux_dim=32, aux_sample=full), train=dict(adversarial=False)),
     ]
 
 
@@ -155,7 +167,7 @@ def _config(base: Config, scale: Scale, v: Variant, seed: int, steps: int, visua
     cfg = base.copy()
     for k, val in {**scale.model, **v.overrides}.items():
         setattr(cfg.model, k, val)
-    for k, val in scale.train.items():
+    for k, val in {**scale.train, **v.train}.items():
         setattr(cfg.train, k, val)
     cfg.model.visual_dim = visual_dim
     cfg.train.seed = seed
@@ -212,9 +224,11 @@ def run_ablation(data: str | Path, features: str | Path | None = None, scale: st
             trainer.fit(train_ds)
             last, secs = _from_log(run_dir / "log.csv")
             pred = trainer.generator.generate(test_visual.to(trainer.device), seed=seed).cpu().numpy()
-            l2_clean = ((pred - clean) ** 2).mean(axis=(1, 2)) * 100
-            l2_mixed = ((pred - mixed) ** 2).mean(axis=(1, 2)) * 100
+            l2_clean = predicted_mel_l2(pred, clean)
+            l2_mixed = predicted_mel_l2(pred, mixed)
             diag = code_diagnostics(trainer.generator, diag_visual, diag_mixed, diag_clean, seed)
+            diag.update(regularizer_tables(trainer.generator, test_visual, torch.from_numpy(mixed), clean,
+                                           seed)[0])
             for r, a, b in zip(test_rows, l2_clean, l2_mixed):
                 records.append(dict(variant=v.name, label=v.label, seed=seed, video_id=r.video_id,
                                     l2_clean=float(a), l2_mixed=float(b),
@@ -225,10 +239,16 @@ def run_ablation(data: str | Path, features: str | Path | None = None, scale: st
     df = pd.DataFrame(records)
     reference = dict(l2_mixed_vs_clean=float(((mixed - clean) ** 2).mean() * 100))
     table = summarise(df, variants_list)
+    from regnet.deviations import announce, join, paper_deviations
+
+    deviations = paper_deviations(_config(base, sc, variants_list[0], base.train.seed, steps, visual_dim))
+    announce("ablate", deviations)
+    table["deviations"] = join(deviations)
     results.mkdir(parents=True, exist_ok=True)
     table.to_csv(results / "ablation.csv", index=False)
     md = render_markdown(table, sc, steps, n_seeds, len(test_rows), len(train_ds), reference,
-                         time.perf_counter() - t0, t_data, scale, command, str(torch.device(device)))
+                         time.perf_counter() - t0, t_data, scale, command, str(torch.device(device)),
+                         deviations)
     (results / "ablation.md").write_text(md)
     df.to_csv(out / "ablation_per_clip.csv", index=False)
     return md
@@ -269,6 +289,50 @@ def code_diagnostics(model, visual: torch.Tensor, mixed: torch.Tensor, clean: np
                 train_zero_to_mixed=l2(zeroed, mixed_np), train_zero_to_clean=l2(zeroed, clean))
 
 
+TABLE_COLUMNS = ("code_cos_between", "novis_to_mixed", "novis_to_clean", "own_code_to_mixed",
+                 "swap_to_own_clean", "swap_to_own_mixed", "swap_to_donor_mixed")
+
+
+@torch.no_grad()
+def regularizer_tables(model, visual: torch.Tensor, mixed: torch.Tensor, clean: np.ndarray,
+                       seed: int) -> tuple[dict[str, float], np.ndarray | None]:
+    """Tables V, VI, VII for one trained model on clips ``visual [B, T, Dv]``, their mixed mels
+    ``[B, n_mels, M]`` (the regularizer's input) and clean mels; L2s x1e-2, mean over clips.
+
+    Returns the summary and Table V's full clip x clip cosine matrix (None without a regularizer,
+    whose entries are then NaN; Table VI needs no regularizer and is reported for every model)."""
+    was = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        g = torch.Generator(device=device).manual_seed(seed)
+        B = visual.shape[0]
+        z = model.sample_z(B, device, generator=g, test=True)
+        v, m = visual.to(device), mixed.to(device)
+        l2 = lambda a, b: float(predicted_mel_l2(a, b).mean())  # noqa: E731
+        mixed_np = mixed.numpy()
+        if model.auxiliary is None:
+            novis = model(torch.zeros_like(v), None, z=z)[1].cpu().numpy()
+            out = dict.fromkeys(TABLE_COLUMNS, float("nan"))
+            out.update(novis_to_mixed=l2(novis, mixed_np), novis_to_clean=l2(novis, clean))
+            return out, None
+        codes = model.auxiliary(m, v)  # [B, T, D], as in training
+        flat = codes.reshape(B, -1).double()
+        unit = flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        cos = (unit @ unit.T).cpu().numpy()
+        between = float(cos[~np.eye(B, dtype=bool)].mean()) if B > 1 else float("nan")
+        own = model(v, None, z=z, code=codes)[1].cpu().numpy()
+        novis = model(torch.zeros_like(v), None, z=z, code=codes)[1].cpu().numpy()
+        donor = torch.roll(torch.arange(B, device=device), -1)  # clip i gets clip i+1's code
+        swap = model(v, None, z=z, code=codes[donor])[1].cpu().numpy()
+    finally:
+        model.train(was)
+    d = donor.cpu().numpy()
+    return dict(code_cos_between=between, novis_to_mixed=l2(novis, mixed_np), novis_to_clean=l2(novis, clean),
+                own_code_to_mixed=l2(own, mixed_np), swap_to_own_clean=l2(swap, clean),
+                swap_to_own_mixed=l2(swap, mixed_np), swap_to_donor_mixed=l2(swap, mixed_np[d])), cos
+
+
 def mean_ci(x: np.ndarray) -> tuple[float, float]:
     from scipy import stats
 
@@ -292,16 +356,18 @@ def summarise(df: pd.DataFrame, vs: list[Variant]) -> pd.DataFrame:
                         paper_l2=PAPER_L2.get(v.name, float("nan")),
                         **{k: round(float(d.groupby("seed")[k].first().mean()), 4) for k in (
                             "train_code_to_mixed", "train_code_to_clean", "train_zero_to_mixed",
-                            "train_zero_to_clean")},
+                            "train_zero_to_clean") + TABLE_COLUMNS},
                         train_seconds=round(float(d.groupby("seed").train_seconds.first().sum()), 1)))
     return pd.DataFrame(out)
 
 
 def render_markdown(table: pd.DataFrame, sc: Scale, steps: int, seeds: int, n_test: int, n_train: int,
                     reference: dict, total_s: float, data_s: float, scale: str, command: str | None,
-                    device: str) -> str:
+                    device: str, deviations: list[str] | None = None) -> str:
     lines = [
-        "# RegNet ablation on the synthetic gauss set (paper Tables III and VIII)",
+        "# RegNet ablation on the synthetic gauss set (paper Tables III, V-VIII, §V-I)",
+        "",
+        "Deviations from the paper's system: " + ("; ".join(deviations) + "." if deviations else "none."),
         "",
         f"Made by `{command}` on {device} ({torch.get_num_threads()} threads)." if command else
         f"Made by regnet.train.ablation.run_ablation on {device}.",
@@ -310,7 +376,8 @@ def render_markdown(table: pd.DataFrame, sc: Scale, steps: int, seeds: int, n_te
         f"overrides {sc.train or 'none'}; {steps} steps per run, {seeds} seed(s), {n_train} training "
         f"clips, {n_test} test clips.",
         "",
-        "L2 (x1e-2): mean over mel bins and frames of (S0_hat - S_clean)^2 on the test split, S0_hat "
+        f"L2 to clean = {PREDICTED_MEL_LABEL}: mean over mel bins and frames of (S0_hat - S_clean)^2 on "
+        "the test split, S0_hat "
         "generated with the regularizer output replaced by zeros (paper), S_clean the log-mel of the clean "
         "relevant track. Mean ± 95% CI (t) over test clips x seeds. `to mixed` is the same distance to "
         "the mel the model was trained on (relevant + Gaussian σ=0.1).",
@@ -330,6 +397,16 @@ def render_markdown(table: pd.DataFrame, sc: Scale, steps: int, seeds: int, n_te
     for r in table.itertuples():
         lines.append(f"| {r.label} | {r.train_code_to_mixed:.3f} | {r.train_code_to_clean:.3f} | "
                      f"{r.train_zero_to_mixed:.3f} | {r.train_zero_to_clean:.3f} |")
+    lines += ["", "Table V analogue: mean cosine similarity of the regularizer's outputs (each clip's code "
+              "over all steps, flattened) between different test clips. Table VI analogue: output with the "
+              "visual features zeroed (regularizer fed the true mel): what the code alone carries. Table VII "
+              "analogue: each test clip's visual features with the next clip's code. L2 x1e-2.", "",
+              "| variant | V: cos between clips | VI: no visual, to mixed | VI: no visual, to clean | "
+              "own code, to mixed | VII: swapped, to own clean | VII: to own mixed | VII: to donor's mixed |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append("| " + r.label + " | " + " | ".join(
+            "—" if not np.isfinite(getattr(r, k)) else f"{getattr(r, k):.3f}" for k in TABLE_COLUMNS) + " |")
     lines += ["", f"Reference: the mixed (noisy) mel itself is {reference['l2_mixed_vs_clean']:.3f} "
               "(x1e-2) from the clean mel.", "",
               f"Wall time {total_s / 60:.1f} min ({data_s / 60:.1f} min of it synth + extract).", ""]
