@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from eval_server.assignments import counts_for
 from eval_server.db import HIT, Assignment, HITType
-from eval_server.export import batch_results_frame
+from eval_server.export import batch_results_frame, to_safe_csv
 from eval_server.ids import now
 from eval_server.state import state
 
@@ -71,5 +71,5 @@ def export_csv() -> Response:
     df = batch_results_frame(state().db, annotation=annotation, hit_type_id=hit_type_id)
     name = "batch_results" + "".join(f"_{x}" for x in (hit_type_id, annotation) if x) + ".csv"
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
-    return Response(df.to_csv(index=False), content_type="text/csv; charset=utf-8",
+    return Response(to_safe_csv(df), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})

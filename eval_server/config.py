@@ -19,6 +19,10 @@ class ServerConfig:
     completion_url: str = ""
     completion_code: str = ""
     max_body_bytes: int = 2 * 1024 * 1024
+    # One answer submit (POST /mturk/externalSubmit): at most this many form fields and bytes (uploads
+    # included); more is refused with 413 and a message, so one submit cannot bloat the exports.
+    max_submit_fields: int = 1000
+    max_submit_bytes: int = 10 * 1024 * 1024
     # SigV4 requests older (or newer) than this are refused, as AWS does (15 minutes).
     max_clock_skew_s: int = 15 * 60
     secret_key: str = field(default="", repr=False)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
+
+MAX_MESSAGE = 1000
+_UNPRINTABLE = re.compile(r"[^\S ]|[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def one_line(message: str) -> str:
+    """A message as one printable line of bounded length, whatever caller text it quotes."""
+    message = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"),
+                               message)
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + "..."
 
 
 class ApiError(Exception):
@@ -10,6 +21,7 @@ class ApiError(Exception):
 
     def __init__(self, message: str, turk_code: str = "AWS.MechanicalTurk.InvalidParameterValue",
                  error_type: str = "RequestError", status: int = 400):
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         self.turk_code = turk_code

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET
 
 from eval_server.errors import ApiError
@@ -19,21 +21,51 @@ def _findall(el: ET.Element, name: str) -> list[ET.Element]:
     return [c for c in el if _local(c.tag) == name]
 
 
+# A qualification value is a 32-bit integer (IntegerValue in MTurk's model, INTEGER in our tables).
+INT32 = (-2**31, 2**31 - 1)
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,10}\Z")
+
+
 def _int(el: ET.Element | None, default: int = 0) -> int:
+    if el is None:
+        return default
+    text = (el.text or "").strip()
+    # ASCII digits only (int() would also take '١٢' or '1_0'), and within a qualification value's range.
+    if not _INTEGER.match(text) or not INT32[0] <= int(text) <= INT32[1]:
+        raise ApiError(f"AnswerKey: {_local(el.tag)} must be an integer between {INT32[0]} and {INT32[1]}.")
+    return int(text)
+
+
+def _multiplier(el: ET.Element) -> float:
     try:
-        return int((el.text or "").strip()) if el is not None else default
+        m = float((el.text or "1").strip())
     except ValueError:
-        raise ApiError(f"AnswerKey: {_local(el.tag)} must be an integer.") from None
+        raise ApiError("AnswerKey: SummedScoreMultiplier must be a number.") from None
+    if not math.isfinite(m):
+        raise ApiError("AnswerKey: SummedScoreMultiplier must be a finite number.")
+    return m
 
 
 def check_answer_key(xml: str) -> None:
+    """Refuse a key that could ever score outside a qualification value's range: every number in it
+    is checked, and the mapping is applied to the lowest and highest summed scores it allows."""
     try:
         root = ET.fromstring(xml.encode("utf-8"))
     except ET.ParseError as e:
         raise ApiError(f"The AnswerKey is not valid XML: {e}.") from None
     if _local(root.tag) != "AnswerKey":
         raise ApiError("The AnswerKey root element must be AnswerKey.")
-    score({}, xml)  # also validates every number in it
+    lo = hi = 0
+    for q in _findall(root, "Question"):
+        scores = [_int(_find(opt, "AnswerScore")) for opt in _findall(q, "AnswerOption")]
+        scores.append(_int(_find(q, "DefaultScore")))
+        lo, hi = lo + min(scores), hi + max(scores)
+    for total in (lo, hi):
+        value = _map(root, total)
+        if not INT32[0] <= value <= INT32[1]:
+            raise ApiError(f"AnswerKey: a summed score of {total} maps to {value}, outside a qualification "
+                           f"value's range ({INT32[0]} to {INT32[1]}).")
+    score({}, xml)  # and the mapping of an empty test
 
 
 def score(answers: dict[str, str], answer_key_xml: str) -> int:
@@ -52,6 +84,12 @@ def score(answers: dict[str, str], answer_key_xml: str) -> int:
                 break
         if not matched:
             total += _int(_find(q, "DefaultScore"))
+    # check_answer_key made sure every reachable total maps inside INT32; clamp all the same, so a key
+    # stored before that check cannot make a submit fail.
+    return max(INT32[0], min(INT32[1], _map(root, total)))
+
+
+def _map(root: ET.Element, total: int) -> int:
     mapping = _find(root, "QualificationValueMapping")
     if mapping is None:
         return total
@@ -62,10 +100,12 @@ def score(answers: dict[str, str], answer_key_xml: str) -> int:
     scale = _find(mapping, "ScaleMapping")
     if scale is not None:
         el = _find(scale, "SummedScoreMultiplier")
-        try:
-            return round(total * float((el.text or "1").strip())) if el is not None else total
-        except ValueError:
-            raise ApiError("AnswerKey: SummedScoreMultiplier must be a number.") from None
+        if el is None:
+            return total
+        value = total * _multiplier(el)
+        if abs(value) >= 2**62:  # far outside INT32 either way; round() of a huge float is slow
+            return INT32[1] + 1 if value > 0 else INT32[0] - 1
+        return round(value)
     ranges = _find(mapping, "RangeMapping")
     if ranges is not None:
         for r in _findall(ranges, "SummedScoreRange"):

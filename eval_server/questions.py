@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from eval_server.errors import ApiError
 
 MAX_QUESTION_BYTES = 65536
+MAX_FRAME_HEIGHT = 100_000
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,7 @@ def parse(doc: str) -> Question:
     except ET.ParseError as e:
         raise ApiError(f"The value of the Question parameter is not valid XML: {e}.") from None
     name = _local(root.tag)
-    height = _child(root, "FrameHeight")
-    frame_height = int(height.text) if height is not None and (height.text or "").strip().isdigit() else 0
+    frame_height = _frame_height(_child(root, "FrameHeight"))
     if name == "HTMLQuestion":
         content = _child(root, "HTMLContent")
         if content is None or not (content.text or "").strip():
@@ -121,6 +121,19 @@ def parse(doc: str) -> Question:
         return _parse_form(root)
     raise ApiError(f"The Question root element must be HTMLQuestion, ExternalQuestion or QuestionForm, "
                    f"not {name}.")
+
+
+def _frame_height(el: ET.Element | None) -> int:
+    """FrameHeight in pixels: ASCII digits (str.isdigit() also takes '²', which int() refuses)."""
+    text = (el.text or "").strip() if el is not None else ""
+    if not text:
+        return 0
+    if not re.fullmatch(r"[0-9]{1,6}", text):
+        raise ApiError(f"FrameHeight must be a whole number of pixels from 0 to {MAX_FRAME_HEIGHT}, "
+                       f"not '{text[:20]}'.")
+    if int(text) > MAX_FRAME_HEIGHT:
+        raise ApiError(f"FrameHeight must be a whole number of pixels from 0 to {MAX_FRAME_HEIGHT}.")
+    return int(text)
 
 
 def _parse_form(root: ET.Element) -> Question:

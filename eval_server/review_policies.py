@@ -12,6 +12,7 @@ Every result and action is stored for `ListReviewPolicyResultsForHIT`.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ PLURALITY = "SimplePlurality/2011-09-01"
 _ASSIGNMENT_KEYS = {"AnswerKey", "ApproveIfKnownAnswerScoreIsAtLeast", "ApproveReason",
                     "RejectIfKnownAnswerScoreIsLessThan", "RejectReason", "ExtendIfKnownAnswerScoreIsLessThan",
                     "ExtendMaximumAssignments", "ExtendMinimumTimeInSeconds"}
+_INTEGER = re.compile(r"^-?[0-9]{1,9}\Z")
+MAX_ASSIGNMENTS = 1_000_000  # MTurk's limit for a HIT, extensions included
+MAX_EXTEND_S = 365 * 24 * 3600  # a HIT lives at most a year
 _HIT_KEYS = {"QuestionIds", "QuestionAgreementThreshold", "DisregardAssignmentIfRejected",
              "DisregardAssignmentIfKnownAnswerScoreIsLessThan", "ExtendIfHITAgreementScoreIsLessThan",
              "ExtendMaximumAssignments", "ExtendMinimumTimeInSeconds", "ApproveIfWorkerAgreementScoreIsAtLeast",
@@ -62,10 +66,14 @@ def check(policy: dict | None, level: str) -> str | None:
             raise ApiError(f"{name} does not take the parameter {key}.")
     for key, vals in p.values.items():
         if key.endswith(("LessThan", "AtLeast", "Threshold", "Assignments", "Seconds")):
-            if len(vals) != 1 or not vals[0].lstrip("-").isdigit():
+            # ASCII digits only: str.isdigit() also takes '²', which int() then refuses (at every submit).
+            if len(vals) != 1 or not _INTEGER.match(vals[0]):
                 raise ApiError(f"{name} parameter {key} must be one integer.")
-            if key.endswith(("LessThan", "AtLeast", "Threshold")) and not 0 <= int(vals[0]) <= 101:
-                raise ApiError(f"{name} parameter {key} must be a percentage between 0 and 101.")
+            lo, hi = (0, 101) if key.endswith(("LessThan", "AtLeast", "Threshold")) else \
+                (1, MAX_ASSIGNMENTS) if key.endswith("Assignments") else (0, MAX_EXTEND_S)
+            if not lo <= int(vals[0]) <= hi:
+                what = "a percentage" if hi == 101 else "an integer"
+                raise ApiError(f"{name} parameter {key} must be {what} between {lo} and {hi}.")
     if level == "Assignment" and not p.maps.get("AnswerKey"):
         raise ApiError(f"{name} needs an AnswerKey parameter with MapEntries.")
     if level == "HIT" and not p.values.get("QuestionIds"):
@@ -98,7 +106,7 @@ def _action(s: Session, hit: HIT, level: str, at: float, name: str, target_id: s
 
 
 def _extend(s: Session, hit: HIT, level: str, at: float, maximum: int | None, min_time: int | None) -> None:
-    if maximum is not None and hit.max_assignments >= maximum:
+    if maximum is not None and hit.max_assignments >= maximum or hit.max_assignments >= MAX_ASSIGNMENTS:
         return
     hit.max_assignments += 1
     if min_time:

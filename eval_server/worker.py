@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from eval_server import next_task, qual_tests, questions, xml_answers
+from eval_server import next_task, qual_tests, questions, submit_limits, xml_answers
 from eval_server.api.assignment_ops import upload_signature
 from eval_server.api.qualification_ops import grant
 from eval_server.assignments import (PREVIEW_ID, WorkerError, accept, counts_for, expire_stale, submit,
@@ -273,6 +273,9 @@ def external_submit() -> Response:
     if cross_origin() and request.headers.get("Origin") not in st.config.submit_origins:
         return _text(403, "answers must be posted from the HIT page this server gave you, not from another site")
     worker_id = current_worker()
+    refused = submit_limits.apply(request, st.config)
+    if refused:
+        return _text(*refused)
     assignment_id = request.form.get("assignmentId", "")
     if not assignment_id or assignment_id == PREVIEW_ID:
         return _text(400, "assignmentId is missing: accept the HIT before submitting")
@@ -280,7 +283,11 @@ def external_submit() -> Response:
     files = [(name, f) for name, f in request.files.items(multi=True) if f.filename]
     for name, f in files:
         fields.append((name, f.filename))
-    uploads = [(name, f.filename, f.mimetype or "application/octet-stream", f.read()) for name, f in files]
+    refused = submit_limits.check_fields(fields, files, st.config)
+    if refused:
+        return _text(*refused)
+    uploads = [(name, submit_limits.stored_filename(f.filename), submit_limits.stored_type(f.mimetype), f.read())
+               for name, f in files]
     try:
         a = submit(st.db, assignment_id, fields, now(), worker_id=worker_id, uploads=uploads)
     except WorkerError as e:
@@ -380,5 +387,8 @@ def uploaded_file(assignment_id: str, question_id: str) -> Response:
         up = s.get(Upload, (assignment_id, question_id))
         if up is None:
             return _text(404, "no such file")
-        return Response(up.data, content_type=up.content_type,
-                        headers={"Content-Disposition": f'attachment; filename="{up.filename}"'})
+        # Always a download, never a page of this origin: a safe type, nosniff, a quoted safe name.
+        return Response(up.data, content_type=submit_limits.served_type(up.content_type),
+                        headers={"Content-Disposition": submit_limits.content_disposition(up.filename),
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "default-src 'none'; sandbox"})

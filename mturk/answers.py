@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,20 @@ class AssignmentInfo:
     status: str = ""
 
 
+# regnet-bench's server writes a value XML 1.0 cannot carry (NUL and other control characters) with
+# the attribute rb:escaped="1" in this namespace, each such character as \\uXXXX and each backslash
+# doubled (docs/mturk-scripts.md, "Answers that XML cannot carry"); MTurk itself never sets it.
+ESCAPED_ATTR = "{urn:regnet-bench:xml-escape}escaped"
+_ESCAPES = re.compile(r"\\(\\|u[0-9A-Fa-f]{4})")
+
+
+def _value(el: ET.Element) -> str:
+    text = el.text or ""
+    if el.get(ESCAPED_ATTR) != "1":
+        return text
+    return _ESCAPES.sub(lambda m: "\\" if m.group(1) == "\\" else chr(int(m.group(1)[1:], 16)), text)
+
+
 def parse_question_form_answers(xml: str, where: str = "Answer") -> dict[str, str]:
     """MTurk's QuestionFormAnswers document -> {QuestionIdentifier: FreeText}. Namespace-agnostic:
     the schema version in the namespace has changed before."""
@@ -48,9 +63,9 @@ def parse_question_form_answers(xml: str, where: str = "Answer") -> dict[str, st
         for child in ans:
             name = _local(child.tag)
             if name == "QuestionIdentifier":
-                qid = (child.text or "").strip()
+                qid = _value(child).strip()
             elif name in ("FreeText", "SelectionIdentifier"):
-                value = child.text or ""
+                value = _value(child)
         if qid:
             out[qid] = value
     return out
@@ -72,13 +87,15 @@ def vote_rows(info: AssignmentInfo, answers: dict[str, str], trials: dict[str, T
     rows = []
     page = {k: answers.get(k, "") for k in ("time_on_page_s", "hidden_s")}
     simulated = answers.get("simulated", "") in ("1", "true", "True")
-    for tid, value in answers.items():
+    for tid, raw in answers.items():
         t = trials.get(tid)
         if t is None:
             continue
-        value = (value or "").strip()
-        if value == "":
-            continue
+        raw = raw or ""
+        if raw == "":
+            continue  # the field was left empty: no answer
+        # The answer is kept exactly as posted; its meaning is read without surrounding whitespace.
+        value = raw.strip()
         rating = float("nan")
         chosen = ""
         if t.kind == "pair":
@@ -95,7 +112,7 @@ def vote_rows(info: AssignmentInfo, answers: dict[str, str], trials: dict[str, T
         rows.append({
             "study": info.study, "hit_id": info.hit_id, "assignment_id": info.assignment_id,
             "worker_id": info.worker_id, "trial_id": tid, "kind": t.kind, "question": t.question,
-            "left_system": t.left_system, "right_system": t.right_system, "answer": value,
+            "left_system": t.left_system, "right_system": t.right_system, "answer": raw,
             "chosen_system": chosen, "rating": rating, "is_gold": t.role == "gold",
             "submit_time": info.submit_time, "work_time_s": info.work_time_s, "class": t.class_name,
             "video_id": t.video_id, "trial_role": t.role, "truth": t.truth,

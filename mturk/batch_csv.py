@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +41,8 @@ def votes_from_batch_csv(path: str | Path, study_dir: str | Path | None = None) 
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
+    # Cells `export_batch_csv` (and the server's admin export) quoted against formula injection.
+    df = df.map(unneutralise_formula)
     missing = [c for c in ("AssignmentId", "WorkerId") if c not in df.columns]
     if missing:
         raise UserError(f"{path}: missing column(s) {', '.join(missing)}; not a batch-result CSV")
@@ -139,10 +142,28 @@ def export_batch_csv(votes: pd.DataFrame, out: str | Path, study_dir: str | Path
     cols = ASSIGNMENT_COLUMNS + ["Input.study", "Input.trials"] + answer_cols + ["Approve", "Reject"]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        df.reindex(columns=cols).to_csv(out, index=False)
+        safe = df.reindex(columns=cols).map(neutralise_formula)
+        safe.columns = [neutralise_formula(c) for c in cols]
+        safe.to_csv(out, index=False)
     except OSError as e:
         raise UserError(f"{out}: cannot write the batch CSV ({e.strerror or e})") from None
     return out
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV Injection": = + - @ tab CR), also after
+# leading quotes, so one added quote can be taken off again on reading (`unneutralise_formula`).
+_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
+
+
+def neutralise_formula(value):
+    """`'`-prefix a text cell a spreadsheet would evaluate, as OWASP advises for CSV exports."""
+    return "'" + value if isinstance(value, str) and _FORMULA_START.match(value) else value
+
+
+def unneutralise_formula(value):
+    """Undo `neutralise_formula` (a file MTurk wrote never starts a cell with quote + formula character)."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") and _FORMULA_START.match(value[1:]) \
+        else value
 
 
 def _s(x) -> str:

@@ -6,6 +6,7 @@ import), read by `report`. Columns beyond DESIGN §3: ``class`` (the video's cla
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -36,9 +37,7 @@ def read_votes(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise UserError(f"{path}: votes file not found")
     try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(
-            path, dtype={"answer": str, "worker_id": str, "trial_id": str, "hit_id": str,
-                         "assignment_id": str, "video_id": str})
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path)
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: empty file, no votes") from None
     except (pd.errors.ParserError, ValueError, OSError) as e:
@@ -55,6 +54,29 @@ def read_votes(path: str | Path) -> pd.DataFrame:
     df["played_to_end"] = _as_bool(df["played_to_end"], True)
     df["trial_role"] = df["trial_role"].fillna("main")
     return df[VOTE_COLUMNS + [c for c in df.columns if c not in VOTE_COLUMNS]]
+
+
+# pandas' default missing-value spellings; the answer column is read exactly as written instead (an
+# answer "NA" or "null" is an answer).
+_NA_STRINGS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+               "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+_TEXT_AS_IS = ("answer",)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    # pandas' C parser ends a field at NUL: carry NUL through as a private-use character absent from the file.
+    stand_in = None
+    if b"\0" in raw:
+        stand_in = next(chr(cp) for cp in range(0xF0000, 0x10FFFE) if chr(cp).encode() not in raw)
+        raw = raw.replace(b"\0", stand_in.encode())
+    header = pd.read_csv(io.BytesIO(raw), nrows=0).columns
+    df = pd.read_csv(io.BytesIO(raw), dtype={"answer": str, "worker_id": str, "trial_id": str, "hit_id": str,
+                                            "assignment_id": str, "video_id": str},
+                     keep_default_na=False, na_values={c: _NA_STRINGS for c in header if c not in _TEXT_AS_IS})
+    if stand_in is not None:
+        df = df.map(lambda v: v.replace(stand_in, "\0") if isinstance(v, str) else v)
+    return df
 
 
 def _as_bool(col: pd.Series, default: bool) -> pd.Series:
@@ -74,6 +96,8 @@ def write_votes(path: str | Path, df: pd.DataFrame) -> None:
             if path.suffix == ".parquet":
                 df.to_parquet(tmp, index=False)
             else:
-                df.to_csv(tmp, index=False)
+                # CRLF rows: the csv writer then quotes any text holding a lone CR, which it otherwise
+                # writes bare (and every reader takes for the end of the row).
+                df.to_csv(tmp, index=False, lineterminator="\r\n")
     except OSError as e:
         raise UserError(f"{path}: cannot write the votes table ({e.strerror or e})") from None

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from server_fixtures import SIMPLE_FORM, sqlite_url, start_inprocess  # noqa: F401
+from server_fixtures import SIMPLE_FORM, accept_hit, assignment_of, post_form, rater, sqlite_url, start_inprocess  # noqa: F401
 
 QF = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd"
 AK = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/AnswerKey.xsd"
@@ -76,11 +76,17 @@ def test_every_mturk_operation_answers_in_its_modelled_shape(server):
     c.meta.events.register("after-call.mturk", check)
     url = server.url
 
-    def accept(hit_id, worker, session=None):
-        r = (session or requests).get(f"{url}/worker/accept", params={"hitId": hit_id, "workerId": worker},
-                                      allow_redirects=False)
-        assert r.status_code == 302, r.text
-        return r.headers["Location"].split("assignmentId=")[1].split("&")[0]
+    sessions: dict[str, requests.Session] = {}
+
+    def as_worker(worker):
+        if worker not in sessions:
+            sessions[worker] = rater(url, worker)
+        return sessions[worker]
+
+    def accept(hit_id, worker):
+        r = accept_hit(as_worker(worker), url, hit_id)
+        assert r.status_code in (302, 303), r.text
+        return assignment_of(r)
 
     assert float(c.get_account_balance()["AvailableBalance"]) > 0
     test_qt = c.create_qualification_type(Name="Hearing test", Description="pick the higher tone", Keywords="audio",
@@ -112,10 +118,11 @@ def test_every_mturk_operation_answers_in_its_modelled_shape(server):
         QualificationTypeId=req_qt["QualificationTypeId"], MaxResults=10)["HITs"]] == [members_hit["HITId"]]
 
     a1, a2 = accept(hit, "AW1"), accept(hit, "AW2")
-    r = requests.post(f"{url}/mturk/externalSubmit", data={"assignmentId": a1, "answer": "yes"},
-                      files={"recording": ("take1.wav", b"RIFF....WAVE", "audio/wav")})
+    r = as_worker("AW1").post(f"{url}/mturk/externalSubmit", data={"assignmentId": a1, "answer": "yes"},
+                              files={"recording": ("take1.wav", b"RIFF....WAVE", "audio/wav")})
     assert r.status_code == 200
-    assert requests.post(f"{url}/mturk/externalSubmit", data={"assignmentId": a2, "answer": "no"}).status_code == 200
+    assert as_worker("AW2").post(f"{url}/mturk/externalSubmit",
+                                 data={"assignmentId": a2, "answer": "no"}).status_code == 200
     assert len(c.list_assignments_for_hit(HITId=hit, AssignmentStatuses=["Submitted"])["Assignments"]) == 2
     assert c.get_assignment(AssignmentId=a1)["Assignment"]["WorkerId"] == "AW1"
     upload = c.get_file_upload_url(AssignmentId=a1, QuestionIdentifier="recording")["FileUploadURL"]
@@ -147,9 +154,8 @@ def test_every_mturk_operation_answers_in_its_modelled_shape(server):
 
     # Qualification requests made on the worker pages, then accepted or rejected by the requester.
     for worker in ("AW3", "AW4"):
-        s = requests.Session()
-        s.get(f"{url}/worker", params={"workerId": worker})
-        assert s.post(f"{url}/worker/qualification", data={"typeId": req_qt["QualificationTypeId"]}).status_code == 200
+        assert post_form(as_worker(worker), f"{url}/worker/qualification",
+                         {"typeId": req_qt["QualificationTypeId"]}, url).status_code == 200
     pending = c.list_qualification_requests(QualificationTypeId=req_qt["QualificationTypeId"])["QualificationRequests"]
     assert sorted(r["WorkerId"] for r in pending) == ["AW3", "AW4"]
     by_worker = {r["WorkerId"]: r["QualificationRequestId"] for r in pending}
@@ -157,16 +163,14 @@ def test_every_mturk_operation_answers_in_its_modelled_shape(server):
     c.reject_qualification_request(QualificationRequestId=by_worker["AW4"], Reason="not in the lab")
     assert c.list_qualification_requests()["NumResults"] == 0
     assert accept(members_hit["HITId"], "AW3")
-    r = requests.get(f"{url}/worker/accept", params={"hitId": members_hit["HITId"], "workerId": "AW4"},
-                     allow_redirects=False)
+    r = accept_hit(as_worker("AW4"), url, members_hit["HITId"])
     assert r.status_code == 403
 
     # The test is scored against its AnswerKey at once.
-    s = requests.Session()
-    s.get(f"{url}/worker", params={"workerId": "AW5"})
+    s = as_worker("AW5")
     assert "Which is higher?" in s.get(f"{url}/worker/qualification",
                                        params={"typeId": test_qt["QualificationTypeId"]}).text
-    s.post(f"{url}/worker/qualification", data={"typeId": test_qt["QualificationTypeId"], "tone": "b"})
+    post_form(s, f"{url}/worker/qualification", {"typeId": test_qt["QualificationTypeId"], "tone": "b"}, url)
     assert c.get_qualification_score(QualificationTypeId=test_qt["QualificationTypeId"],
                                      WorkerId="AW5")["Qualification"]["IntegerValue"] == 100
 
@@ -176,8 +180,7 @@ def test_every_mturk_operation_answers_in_its_modelled_shape(server):
     assert c.list_worker_blocks()["NumResults"] == 0
     assert c.notify_workers(Subject="Thanks", MessageText="More soon", WorkerIds=["AW1"])[
         "NotifyWorkersFailureStatuses"] == []
-    s1 = requests.Session()
-    assert "More soon" in s1.get(f"{url}/worker", params={"workerId": "AW1"}).text
+    assert "More soon" in as_worker("AW1").get(f"{url}/worker").text
     spec = {"Destination": "lab@example.org", "Transport": "Email", "Version": "2006-05-05",
             "EventTypes": ["AssignmentSubmitted"]}
     c.update_notification_settings(HITTypeId=ht, Notification=spec, Active=True)

@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlparse
 import botocore.exceptions
 import pytest
 import requests
-from server_fixtures import SIMPLE_FORM, db_url, pg, sqlite_url, start_inprocess  # noqa: F401
+from server_fixtures import (SIMPLE_FORM, accept_hit, assignment_of, db_url, pg, rater, sqlite_url,  # noqa: F401
+                             start_inprocess)
 
 from eval_server import xml_answers
 
@@ -27,10 +28,16 @@ def sqlite_server(sqlite_url):  # noqa: F811
     s.close()
 
 
-def accept(url: str, hit_id: str, worker: str) -> str:
-    r = requests.get(f"{url}/worker/accept", params={"hitId": hit_id, "workerId": worker}, allow_redirects=False)
-    assert r.status_code == 302, r.text
-    return parse_qs(urlparse(r.headers["Location"]).query)["assignmentId"][0]
+def accept(url: str, hit_id: str, worker: str) -> tuple[requests.Session, str]:
+    """A session signed in as `worker` holding an assignment of the HIT (accepted by POST, with CSRF)."""
+    s = rater(url, worker)
+    r = accept_hit(s, url, hit_id)
+    assert r.status_code in (302, 303), r.text
+    return s, parse_qs(urlparse(r.headers["Location"]).query)["assignmentId"][0]
+
+
+def refused_accept(url: str, hit_id: str, worker: str) -> requests.Response:
+    return accept_hit(rater(url, worker), url, hit_id)
 
 
 def test_requester_round_trip(server):
@@ -54,11 +61,11 @@ def test_requester_round_trip(server):
     assert ei.value.response["TurkErrorCode"] if "TurkErrorCode" in ei.value.response else True
     assert len(c.list_hits()["HITs"]) == 1
 
-    a1, a2 = accept(server.url, hit["HITId"], "W1"), accept(server.url, hit["HITId"], "W2")
-    assert requests.post(f"{server.url}/mturk/externalSubmit",
-                         data={"assignmentId": a1, "answer": "left <&>"}).status_code == 200
-    assert requests.post(f"{server.url}/mturk/externalSubmit",
-                         data={"assignmentId": a2, "answer": "right"}).status_code == 200
+    (s1, a1), (s2, a2) = accept(server.url, hit["HITId"], "W1"), accept(server.url, hit["HITId"], "W2")
+    assert s1.post(f"{server.url}/mturk/externalSubmit",
+                   data={"assignmentId": a1, "answer": "left <&>"}).status_code == 200
+    assert s2.post(f"{server.url}/mturk/externalSubmit",
+                   data={"assignmentId": a2, "answer": "right"}).status_code == 200
 
     got = c.get_hit(HITId=hit["HITId"])["HIT"]
     assert got["HITStatus"] == "Reviewable" and got["NumberOfAssignmentsAvailable"] == 0
@@ -148,7 +155,7 @@ def test_expiry_blocks_and_qualifications(sqlite_server):
                        QualificationRequirements=[{"QualificationTypeId": qt["QualificationTypeId"],
                                                    "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [50]}])["HIT"]
     url = sqlite_server.url
-    r = requests.get(f"{url}/worker/accept", params={"hitId": hit["HITId"], "workerId": "W1"}, allow_redirects=False)
+    r = refused_accept(url, hit["HITId"], "W1")
     assert r.status_code == 403 and "Good ears" in r.text
     c.associate_qualification_with_worker(QualificationTypeId=qt["QualificationTypeId"], WorkerId="W1",
                                           IntegerValue=70, SendNotification=False)
@@ -156,15 +163,16 @@ def test_expiry_blocks_and_qualifications(sqlite_server):
     c.create_worker_block(WorkerId="W2", Reason="spam")
     c.associate_qualification_with_worker(QualificationTypeId=qt["QualificationTypeId"], WorkerId="W2",
                                           IntegerValue=90)
-    r = requests.get(f"{url}/worker/accept", params={"hitId": hit["HITId"], "workerId": "W2"}, allow_redirects=False)
+    w2 = rater(url, "W2")
+    r = accept_hit(w2, url, hit["HITId"])
     assert r.status_code == 403 and "blocked" in r.text
-    assert requests.get(f"{url}/worker/api/hits", params={"workerId": "W2"}).json() == {"hits": []}
+    assert w2.get(f"{url}/worker/api/hits").json() == {"hits": []}
     assert [b["WorkerId"] for b in c.list_worker_blocks()["WorkerBlocks"]] == ["W2"]
     c.update_expiration_for_hit(HITId=hit["HITId"], ExpireAt=0)
     assert c.get_hit(HITId=hit["HITId"])["HIT"]["HITStatus"] == "Reviewable"
     c.associate_qualification_with_worker(QualificationTypeId=qt["QualificationTypeId"], WorkerId="W3",
                                           IntegerValue=90)
-    r = requests.get(f"{url}/worker/accept", params={"hitId": hit["HITId"], "workerId": "W3"}, allow_redirects=False)
+    r = refused_accept(url, hit["HITId"], "W3")
     assert r.status_code == 410
     sent = c.notify_workers(Subject="hello", MessageText="new HITs soon", WorkerIds=["W1", "NEVERSEEN"])
     assert [f["WorkerId"] for f in sent["NotifyWorkersFailureStatuses"]] == ["NEVERSEEN"]

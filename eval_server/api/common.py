@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,8 +72,38 @@ def money(value: str, field: str, *, minimum: str = "0.00") -> str:
 
 # ---- input validation against the service model -------------------------------------------------
 
+INT32 = (-2**31, 2**31 - 1)  # botocore "integer" (Java int on MTurk); also PostgreSQL's INTEGER
+INT64 = (-2**63, 2**63 - 1)  # botocore "long"
+YEAR_S = 365 * 24 * 3600
+# What MTurk's API reference documents for members the botocore model leaves open (top-level members,
+# by name), so that anything stored here is something MTurk would have stored too.
+STRING_LIMITS: dict[str, tuple[int, int]] = {
+    "Title": (1, 128), "Description": (1, 2000), "Keywords": (0, 1000), "RequesterAnnotation": (0, 255),
+    "RequesterFeedback": (0, 1024), "Subject": (1, 200), "MessageText": (1, 4096),
+    # Ours: an AnswerKey is a document like Question (64 KB); ids and upload names fit their columns.
+    "AnswerKey": (1, 65535), "QualificationRequestId": (1, 64), "QuestionIdentifier": (1, 255),
+}
+INTEGER_LIMITS: dict[str, tuple[int, int]] = {
+    "MaxAssignments": (1, 1_000_000), "NumberOfAdditionalAssignments": (1, 1_000_000),
+    "AssignmentDurationInSeconds": (30, YEAR_S), "LifetimeInSeconds": (30, YEAR_S),
+    "AutoApprovalDelayInSeconds": (0, 30 * 24 * 3600),
+    # Not bounded in MTurk's reference; held to a year here so they fit every backend's INTEGER column.
+    "RetryDelayInSeconds": (0, YEAR_S), "TestDurationInSeconds": (1, YEAR_S),
+}
+# Timestamps are epoch seconds: finite, and within what every client can parse back (years 1-9999).
+TIMESTAMP_RANGE = (-62135596800.0, 253402300799.0)
+
+
+def shown(value: Any, n: int = 40) -> str:
+    """A value as an error message may show it: one line, at most `n` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text
+    return text if len(text) <= n else text[:n] + "..."
+
+
 def validate_input(op_name: str, params: Any) -> dict:
-    """Check the request body against botocore's input shape: types, required members, enums, ranges."""
+    """Check the request body against botocore's input shape (types, required members, enums, ranges)
+    and MTurk's documented limits, so that nothing stored can make a later call fail."""
     op = service_model().operation_model(op_name)
     if not isinstance(params, dict):
         raise ApiError("The request body must be a JSON object.")
@@ -82,9 +113,15 @@ def validate_input(op_name: str, params: Any) -> dict:
     return params
 
 
+def _range_error(where: str, value: Any, lo: Any, hi: Any, what: str = "value") -> ApiError:
+    return ApiError(f"Value '{shown(value)}' at '{where}' failed to satisfy constraint: Member must have "
+                    f"{what} between {lo} and {hi}")
+
+
 def _check(shape, value: Any, path: str) -> None:
     t = shape.type_name
     where = path or "request"
+    top = path if "." not in path and "[" not in path else None  # a top-level member's name
     if t == "structure":
         if not isinstance(value, dict):
             raise ApiError(f"{where}: expected an object.")
@@ -94,7 +131,7 @@ def _check(shape, value: Any, path: str) -> None:
                                "Member must not be null")
         for k, v in value.items():
             if k not in shape.members:
-                raise ApiError(f"{where}: unknown member '{k}'.")
+                raise ApiError(f"{where}: unknown member '{shown(k)}'.")
             if v is not None:
                 _check(shape.members[k], v, _join(path, k))
     elif t == "list":
@@ -110,30 +147,53 @@ def _check(shape, value: Any, path: str) -> None:
     elif t == "string":
         if not isinstance(value, str):
             raise ApiError(f"{where}: expected a string.")
+        _check_text(value, where)
         md = shape.metadata
         if shape.enum and value not in shape.enum:
-            raise ApiError(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy "
-                           f"enum value set: [{', '.join(shape.enum)}]")
+            raise ApiError(f"Value '{shown(value)}' at '{where}' failed to satisfy constraint: Member must "
+                           f"satisfy enum value set: [{', '.join(shape.enum)}]")
         if "min" in md and len(value) < md["min"] or "max" in md and len(value) > md["max"]:
-            raise ApiError(f"Value at '{where}' failed to satisfy constraint: Member must have length "
-                           f"between {md.get('min', 0)} and {md.get('max', 'any')}")
+            raise _range_error(where, value, md.get("min", 0), md.get("max", "any"), "length")
+        if top in STRING_LIMITS:
+            lo, hi = STRING_LIMITS[top]
+            if not lo <= len(value) <= hi:
+                raise _range_error(where, value, lo, hi, "length")
         # Worker ids are not held to MTurk's "A..." pattern: raters here come from other sources too.
         if "pattern" in md and shape.name not in _UNPATTERNED and not re.search(md["pattern"], value):
-            raise ApiError(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must "
+            raise ApiError(f"Value '{shown(value)}' at '{where}' failed to satisfy constraint: Member must "
                            f"satisfy regular expression pattern: {md['pattern']}")
     elif t in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ApiError(f"{where}: expected an integer.")
         md = shape.metadata
-        if "min" in md and value < md["min"] or "max" in md and value > md["max"]:
-            raise ApiError(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have "
-                           f"value between {md.get('min', '-inf')} and {md.get('max', 'inf')}")
+        lo, hi = INT32 if t == "integer" else INT64
+        lo, hi = max(lo, md.get("min", lo)), min(hi, md.get("max", hi))
+        if top in INTEGER_LIMITS:
+            lo, hi = max(lo, INTEGER_LIMITS[top][0]), min(hi, INTEGER_LIMITS[top][1])
+        if not lo <= value <= hi:
+            raise _range_error(where, value, lo, hi)
     elif t == "boolean":
         if not isinstance(value, bool):
             raise ApiError(f"{where}: expected true or false.")
     elif t in ("double", "float", "timestamp"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ApiError(f"{where}: expected a number" + (" (epoch seconds)." if t == "timestamp" else "."))
+        if not math.isfinite(value):
+            raise ApiError(f"{where}: expected a finite number, not {value}.")
+        if t == "timestamp" and not TIMESTAMP_RANGE[0] <= value <= TIMESTAMP_RANGE[1]:
+            raise _range_error(where, value, "0001-01-01", "9999-12-31")
+
+
+def _check_text(value: str, where: str) -> None:
+    """Text every backend can store and every client can read back: valid Unicode (no lone
+    surrogates, which a JSON body can spell as \\ud800) and no NUL (PostgreSQL's text refuses it)."""
+    if "\x00" in value:
+        raise ApiError(f"Value at '{where}' failed to satisfy constraint: Member must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(f"Value at '{where}' failed to satisfy constraint: Member must be valid Unicode "
+                       "(it holds a lone surrogate)") from None
 
 
 _UNPATTERNED = {"CustomerId"}
@@ -153,11 +213,12 @@ def page_args(p: dict, default: int = 10) -> tuple[int, int]:
         return 0, limit
     try:
         raw = json.loads(base64.urlsafe_b64decode(token.encode()).decode())
-        offset = int(raw["o"])
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        offset = raw["o"]
+    except (ValueError, KeyError, TypeError, IndexError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise ApiError("NextToken is not a token this server handed out.",
                        "AWS.MechanicalTurk.InvalidPaginationToken") from None
-    if offset < 0:
+    # Only an offset this server could have handed out (a SQL OFFSET must fit a 32-bit integer).
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= INT32[1]:
         raise ApiError("NextToken is not a token this server handed out.",
                        "AWS.MechanicalTurk.InvalidPaginationToken")
     return offset, limit

@@ -19,6 +19,7 @@ from eval_server.errors import ApiError, bad_state, not_found
 
 MAX_LIFETIME_S = 365 * 24 * 3600
 MAX_AUTO_APPROVAL_S = 30 * 24 * 3600
+MAX_ASSIGNMENTS = 1_000_000  # MTurk's limit, additional assignments included
 SYSTEM_QUALS = ASSUMED_MET | {PERCENT_APPROVED, NUMBER_APPROVED}
 _NEEDS_VALUE = {"LessThan", "LessThanOrEqualTo", "GreaterThan", "GreaterThanOrEqualTo", "EqualTo", "NotEqualTo"}
 
@@ -100,7 +101,7 @@ def _create_hit(ctx: ApiContext, s: Session, ht: HITType, p: dict, at: float) ->
     if existing:
         raise duplicate_token(token, "The HIT with ID", existing, "AWS.MechanicalTurk.HitAlreadyExists")
     _check_range(p, "LifetimeInSeconds", 30, MAX_LIFETIME_S)
-    _check_range(p, "MaxAssignments", 1, 1_000_000)
+    _check_range(p, "MaxAssignments", 1, MAX_ASSIGNMENTS)
     question, layout_id, layout_params = _question_for(s, p)
     hit = HIT(id=new_id(), hit_type_id=ht.id, layout_id=layout_id, layout_params=layout_params, question=question,
               max_assignments=p.get("MaxAssignments", 1), lifetime=p["LifetimeInSeconds"], created_at=at,
@@ -196,8 +197,13 @@ def update_expiration(ctx: ApiContext, p: dict) -> dict:
         hit, _ = load_hit(s, p["HITId"], lock=True)
         if hit.disposed:
             raise bad_state(f"Hit {hit.id} has been deleted.")
+        expire_at = float(p["ExpireAt"])
+        # A HIT lives at most a year (LifetimeInSeconds): a later time would outlast what MTurk allows
+        # (and an unbounded one breaks every client that reads the HIT back).
+        if expire_at > at + MAX_LIFETIME_S:
+            raise ApiError(f"ExpireAt must be at most {MAX_LIFETIME_S} seconds (365 days) from now.")
         # A time in the past expires the HIT now (MTurk's way to stop a HIT early).
-        hit.expiration = max(float(p["ExpireAt"]), at)
+        hit.expiration = max(expire_at, at)
     return {}
 
 
@@ -246,6 +252,10 @@ def create_additional_assignments(ctx: ApiContext, p: dict) -> dict:
         if hit.max_assignments < 10 <= hit.max_assignments + extra:
             raise ApiError(f"HIT {hit.id} was created with fewer than 10 assignments ({hit.max_assignments}); "
                            "it cannot be extended to 10 or more.", "AWS.MechanicalTurk.InvalidMaximumAssignmentsIncrease")
+        if hit.max_assignments + extra > MAX_ASSIGNMENTS:
+            raise ApiError(f"HIT {hit.id} has MaxAssignments {hit.max_assignments}; "
+                           f"NumberOfAdditionalAssignments {extra} would take it past {MAX_ASSIGNMENTS}.",
+                           "AWS.MechanicalTurk.InvalidMaximumAssignmentsIncrease")
         hit.max_assignments += extra
         hit.hit_policy_done = False
         remember_token(s, "extend", token, hit.id, at)
