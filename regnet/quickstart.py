@@ -136,11 +136,17 @@ class Quickstart:
                    "--reference", "clean", "--out", self.results)
         self._say("objective metrics", self.results / "objective.md")
 
+    @property
+    def assignments(self) -> int:
+        """Assignments per HIT: one more than the simulated raters take, so the "Raters start at"
+        link still has work for a person after the bots are done (the paper's 3 without bots)."""
+        return self.o.simulate + 1 if self.o.simulate > 0 else 3
+
     def build_study(self) -> None:
         if not (self.study / "study.json").is_file():
             self._verb("build-study", "--clips", *self.clip_manifests(), "--out", self.study,
                        "--seed", self.o.seed, "--trials-per-hit", self.o.trials_per_hit,
-                       "--name", "quickstart")
+                       "--assignments", self.assignments, "--name", "quickstart")
         self._say("study", self.study / "study.json")
 
     def credentials(self) -> tuple[str, str]:
@@ -185,8 +191,11 @@ class Quickstart:
         self._say("published HITs (ledger)", self.study / "ledger.sqlite")
 
     def simulate(self, srv: LocalServer) -> None:
+        # One more bot listens over loudspeakers: it fails the headphone check, so the report shows
+        # screening at work.
         self._verb("simulate-raters", "--endpoint-url", srv.url, "--study", self.study, "--n",
-                   self.o.simulate, "--seed", self.o.seed, "--metrics", self.results / "objective_clips.csv")
+                   self.o.simulate, "--seed", self.o.seed, "--metrics", self.results / "objective_clips.csv",
+                   "--loudspeaker-raters", 1)
 
     def collect(self, srv: LocalServer) -> Path:
         self._verb("collect", "--study", self.study, "--endpoint-url", srv.url)
@@ -203,8 +212,12 @@ class Quickstart:
 
     def next_steps(self, srv: LocalServer) -> str:
         env = self.wd / "server.env"
+        room = (f"each HIT has {self.assignments} assignments and the {self.o.simulate} simulated raters took "
+                f"{self.o.simulate}, so one per HIT is left for a person" if self.o.simulate > 0 else
+                f"each HIT has {self.assignments} assignments, all left for people")
         return "\n".join([
             f"Raters start at: {srv.url}/worker  (a lab link: {srv.url}/worker?workerId=NAME)",
+            f"  {room}; a rater first takes the screening test listed there (consent, volume, headphone check)",
             f"Admin page:      {srv.url}/admin  (token: {srv.admin_token})",
             "Then, in another terminal:",
             f"  set -a; . {env}; set +a",

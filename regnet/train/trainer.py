@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,16 @@ class SpeedOptions:
         t = cfg.train
         return cls(amp=(device.type == "cuda") if t.amp is None else bool(t.amp),
                    compile=bool(t.compile), fused_adam=bool(t.fused_adam) and device.type == "cuda")
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool = True, unit: str = "step") -> tqdm:
+    """A bar for a training loop (step, losses as postfix, elapsed<ETA). Training is the one long
+    stage, so unlike the project's other bars (``disable=None``: hidden off a terminal) it also
+    writes when stderr is a log file or pipe (e.g. a quickstart run logged to a file, silent for
+    minutes otherwise): there at most every 30 s, in ASCII."""
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, file=sys.stderr,
+                mininterval=0.1 if tty else 30.0, ascii=None if tty else True, dynamic_ncols=tty)
 
 
 def lr_factor(epoch: int, cfg: Config) -> float:
@@ -229,8 +240,7 @@ class Trainer:
         total = self.total_steps(n)
         main = self.dist.is_main
         logger = _RunLogger(self.out_dir) if (main and self.out_dir) else None
-        bar = tqdm(total=total, initial=min(self.step, total), desc=f"train {self.class_name}",
-                   unit="step", disable=None if main else True)
+        bar = progress_bar(total, min(self.step, total), f"train {self.class_name}", enabled=main)
         window: dict[str, list[float]] = {}
         last: dict[str, float] = {}
         tick = time.perf_counter()
@@ -248,6 +258,9 @@ class Trainer:
                     losses = self.train_step(visual, mel)
                     for k, v in losses.items():
                         window.setdefault(k, []).append(v)
+                    # This step's losses on the bar (drawn at the bar's own pace); the CSV log keeps means.
+                    bar.set_postfix({k: f"{losses[k]:.4g}" for k in ("d", "g", "l2_post") if k in losses},
+                                    refresh=False)
                     bar.update(1)
                     if self.step % t.log_every == 0 or self.step == total:
                         now = time.perf_counter()

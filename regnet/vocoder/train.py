@@ -148,12 +148,13 @@ class VocoderTrainer:
         """Train until ``steps`` total steps (counting resumed ones). Returns the last loss."""
         every = max(1, self.cfg.vocoder.checkpoint_every)
         loss = float("nan")
-        with tqdm(total=steps, initial=self.step, desc=f"wavenet {self.class_name}", unit="step",
-                  disable=None) as bar:
+        from regnet.train.trainer import progress_bar
+
+        with progress_bar(steps, self.step, f"wavenet {self.class_name}") as bar:
             while self.step < steps:
                 loss = self.train_step(*self.batch(clips))
+                bar.set_postfix(nll=f"{loss:.3f}", refresh=False)
                 bar.update(1)
-                bar.set_postfix(nll=f"{loss:.3f}")
                 if self.step % every == 0 or self.step == steps:
                     self.save(out_path)
         return loss
