@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from eval_server import questions, review_policies, xml_answers
+from eval_server import exposure, questions, review_policies, xml_answers
 from eval_server.ids import new_id
 from eval_server.db import HIT, Assignment, Database, HITType, Qualification, QualificationType, Upload, WorkerBlock
 
@@ -208,6 +208,9 @@ def _accept_in(s: Session, hit_id: str, worker_id: str, at: float) -> Assignment
                    status="Accepted", accept_time=at, deadline=at + hit_type.assignment_duration)
     s.add(a)
     s.flush()
+    # Exposure control: the HIT may ask that its rater group's qualification be granted now, in the
+    # same transaction, so the other groups' HITs (which require it absent) close to this worker.
+    exposure.grant_on_accept(s, hit, worker_id, at)
     return a
 
 

@@ -32,6 +32,7 @@ class CollectResult:
     new_votes: int = 0
     seen_assignments: int = 0
     marked_workers: int = 0
+    exposure_granted: int = 0  # rater-group qualifications granted (exposure control)
     hits: int = 0
     skipped: list[str] = field(default_factory=list)
     votes_path: Path | None = None
@@ -124,6 +125,12 @@ def collect(study: Study, ledger: Ledger, client_for: ClientFor, votes_path: str
                                                                IntegerValue=1, SendNotification=False)
                 ledger.mark_worker(endpoint, qid, w)
                 res.marked_workers += 1
+    if study.exposure:
+        # MTurk has no grant-on-accept: give each rater group's qualification to the workers seen
+        # (mturk/exposure.py), closing the other groups' HITs to them.
+        from mturk.exposure import sync_exposure
+
+        res.exposure_granted = sync_exposure(study, ledger, client_for, target).granted
     return res
 
 

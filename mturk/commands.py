@@ -32,12 +32,10 @@ def _client_for(target: mclient.Target):
 
 
 def _qc_args(p: argparse.ArgumentParser) -> None:
+    from mturk.qc import add_qc_flags
+
     p.add_argument("--votes", help="votes table (default DIR/votes.csv, as collect writes it)")
-    p.add_argument("--max-failed-catch", type=int, default=0, help="catch trials an assignment may miss (default 0)")
-    p.add_argument("--max-gold-error-rate", type=float, default=0.5,
-                   help="share of gold trials an assignment may miss (default 0.5)")
-    p.add_argument("--allow-unplayed", action="store_true",
-                   help="do not count answers given before the videos played to the end")
+    add_qc_flags(p)  # one rule set with `report`; decisions go to qc_decisions.csv beside the votes
     p.add_argument("--dry-run", action="store_true", help="list what would be done, send nothing")
 
 
@@ -57,6 +55,19 @@ def register(sub) -> None:
     p.add_argument("--trials-per-hit", type=int, default=10, help="main trials per HIT (checks come on top)")
     p.add_argument("--catch-per-hit", type=int, default=1)
     p.add_argument("--gold-per-hit", type=int, default=1)
+    p.add_argument("--exposure", default="real_fake", metavar="PROTOCOLS",
+                   help="protocols whose conditions are split over rater groups by a Latin square, so no rater "
+                        "judges two systems' sounds of one video: real_fake (default), real_fake,mos, or none")
+    p.add_argument("--no-practice", action="store_true", help="no practice question opening each HIT page")
+    p.add_argument("--loudness-target", default="-23", metavar="LUFS",
+                   help="normalise every clip's integrated loudness (ITU-R BS.1770) to this (default -23); "
+                        "'none' measures and checks only")
+    p.add_argument("--peak-limit", type=float, default=-1.0, metavar="DBTP",
+                   help="true-peak ceiling after normalisation (default -1 dBTP)")
+    p.add_argument("--silence-floor", type=float, default=-70.0, metavar="LUFS",
+                   help="a clip quieter than this (or with no audio) is silent (default -70)")
+    p.add_argument("--allow-silent", action="store_true", help="keep silent clips (with a loud warning)")
+    p.add_argument("--allow-clipped", action="store_true", help="keep clipped clips (with a loud warning)")
     p.add_argument("--reward", default="0.50", help="US dollars per assignment (default 0.50)")
     p.add_argument("--assignments", type=int, default=3, help="workers per HIT (default 3, as the paper)")
     p.add_argument("--assignment-duration", default="1h", help="time a worker has for one HIT (default 1h)")
@@ -116,6 +127,15 @@ def register(sub) -> None:
     p.add_argument("--out", help="votes table (default DIR/votes.csv; .parquet works too)")
     p.set_defaults(func=run_collect)
 
+    p = sub.add_parser("sync-exposure", help="grant each rater group's qualification to its workers (MTurk)",
+                       description="MTurk has no grant-on-accept: this grants a group's exposure qualification "
+                       "(AssociateQualificationWithWorker) to the worker of every submitted assignment of the "
+                       "group's HITs, closing the other groups' HITs to them. collect runs it too; run it often "
+                       "while a study is live (accepted-but-unsubmitted work is invisible to the API).")
+    p.add_argument("--study", required=True, metavar="DIR")
+    _add_target(p, "default: every endpoint the ledger lists")
+    p.set_defaults(func=run_sync_exposure)
+
     p = sub.add_parser("approve", help="approve submitted assignments that pass QC")
     p.add_argument("--study", required=True, metavar="DIR")
     _qc_args(p)
@@ -168,7 +188,9 @@ def run_build(args) -> int:
         reward=parse_reward(args.reward), max_assignments=args.assignments,
         assignment_duration_s=parse_duration(args.assignment_duration, "--assignment-duration"),
         lifetime_s=parse_duration(args.lifetime, "--lifetime"),
-        auto_approval_delay_s=parse_duration(args.auto_approve, "--auto-approve", 0, MAX_AUTO_APPROVAL_S))
+        auto_approval_delay_s=parse_duration(args.auto_approve, "--auto-approve", 0, MAX_AUTO_APPROVAL_S),
+        exposure=tuple(x for x in _csv_list(args.exposure) if x.lower() != "none"), practice=not args.no_practice,
+        loudness=_loudness_options(args))
     for k in ("title", "description", "keywords"):
         if getattr(args, k):
             setattr(opts, k, getattr(args, k))
@@ -189,6 +211,41 @@ def run_build(args) -> int:
                            "consent + volume calibration" + (f" + headphone check ({len(scr.trials)} trials, "
                                                             f"{scr.pass_correct} to pass)" if scr.headphone_check else "")
                            + f", a qualification test every HIT requires (value >= {scr.required_value})"))
+    return 0
+
+
+def _loudness_options(args):
+    from mturk.loudness import LoudnessOptions
+
+    text = str(args.loudness_target).strip().lower()
+    if text in ("none", "off"):
+        target = None
+    else:
+        try:
+            target = float(text)
+        except ValueError:
+            raise UserError(f"--loudness-target: {args.loudness_target!r} is not a level in LUFS like -23, or none") from None
+        if not -70 <= target <= 0:
+            raise UserError(f"--loudness-target: {target:g} LUFS is outside -70..0")
+    if not -20 <= args.peak_limit <= 0:
+        raise UserError(f"--peak-limit: {args.peak_limit:g} dBTP is outside -20..0")
+    return LoudnessOptions(target_lufs=target, peak_limit_dbtp=args.peak_limit,
+                           silence_floor_lufs=args.silence_floor, allow_silent=args.allow_silent,
+                           allow_clipped=args.allow_clipped)
+
+
+def run_sync_exposure(args) -> int:
+    from mturk.exposure import sync_exposure
+    from mturk.ledger import Ledger
+    from mturk.study import load_study
+
+    study = load_study(args.study)
+    if not study.exposure:
+        print("this study has no exposure design: nothing to grant")
+        return 0
+    with Ledger.for_study(args.study) as ledger:
+        res = sync_exposure(study, ledger, _client_for, _target_or_none(args))
+    print(f"exposure: {res.granted} worker grant(s) made, {res.already} already held, over {res.hits} group HIT(s)")
     return 0
 
 
@@ -324,14 +381,16 @@ def run_collect(args) -> int:
 def run_review(args) -> int:
     from mturk.collect import apply_review, review_plan
     from mturk.ledger import Ledger
-    from mturk.qc import QCRules
+    from mturk.qc import QCConfig, config_from_flags, decide, write_decisions
     from mturk.study import load_study
     from mturk.votes import read_votes
 
     study = load_study(args.study)
-    votes = read_votes(args.votes or Path(args.study) / "votes.csv")
-    rules = QCRules(max_failed_catch=args.max_failed_catch, max_gold_error_rate=args.max_gold_error_rate,
-                    require_played=not args.allow_unplayed)
+    votes_path = Path(args.votes) if args.votes else Path(args.study) / "votes.csv"
+    votes = read_votes(votes_path)
+    rules = config_from_flags(args, QCConfig.for_study(args.study))
+    if not args.dry_run:  # `report` reads the decisions acted on (and their rules) from here
+        write_decisions(decide(votes, rules, study), votes_path)
     with Ledger.for_study(args.study) as ledger:
         plan = review_plan(study, ledger, votes, rules, approve_all=args.all)
         todo = plan.approve if args.action == "approve" else plan.reject

@@ -2,7 +2,9 @@
 derived clips the checks need (picture without sound; picture with another video's sound).
 
 Derived clips are stream copies made by ffmpeg (no re-encoding), so they are fast and keep the
-codec of the source clip.
+codec of the source clip. A job with a gain (loudness normalisation, mturk/loudness.py) keeps the
+picture as a stream copy and re-encodes only the sound, through the generator's own muxer
+(`regnet.generation.media.mux`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class MediaJob:
     """How to make ``name``: op is ``link`` (the clip itself), ``silent`` (drop the audio) or
-    ``mux`` (picture of ``source``, sound of ``audio_from``)."""
+    ``mux`` (picture of ``source``, sound of ``audio_from``). With ``gain_db`` the sound (of
+    ``audio_from``, or of ``source`` for ``link``) is scaled by that gain and re-encoded."""
 
     name: str
     op: str
     source: Path
     audio_from: Path | None = None
+    gain_db: float | None = None
 
 
 def opaque_name(salt: str, *parts: str, suffix: str = ".mp4") -> str:
@@ -55,12 +59,12 @@ def make_media(jobs: list[MediaJob], media_dir: Path) -> None:
     media_dir.mkdir(parents=True, exist_ok=True)
     todo = [j for j in jobs if not (media_dir / j.name).exists()]
     for job in todo:
-        if job.op == "link":
+        if job.op == "link" and job.gain_db is None:
             try:
                 os.link(job.source, media_dir / job.name)
             except OSError:  # another file system, or links not allowed
                 shutil.copy2(job.source, media_dir / job.name)
-    derived = [j for j in todo if j.op != "link"]
+    derived = [j for j in todo if j.op != "link" or j.gain_db is not None]
     if derived:
         exe = ffmpeg_exe()
         # Each call is a short stream copy dominated by process start-up: run a few at once.
@@ -70,8 +74,11 @@ def make_media(jobs: list[MediaJob], media_dir: Path) -> None:
 
 
 def _derive(exe: str, job: MediaJob, out: Path) -> None:
-    if job.op not in ("silent", "mux"):
+    if job.op not in ("silent", "mux", "link"):
         raise ValueError(job.op)
+    if job.gain_db is not None and job.op != "silent":
+        _normalised(job, out)
+        return
     # The temp file keeps the .mp4 suffix: ffmpeg picks the container by extension.
     with atomic_path(out, suffix=out.suffix) as tmp:
         if job.op == "silent":
@@ -84,3 +91,23 @@ def _derive(exe: str, job: MediaJob, out: Path) -> None:
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
             raise UserError(f"{job.source}: ffmpeg could not make a check clip ({last})")
+
+
+def _normalised(job: MediaJob, out: Path) -> None:
+    """Picture of ``job.source`` (stream copy) + the sound of ``audio_from or source`` times the gain."""
+    import tempfile
+
+    from mturk.loudness import apply_gain
+    from regnet.data.video import probe
+    from regnet.generation.media import mux
+
+    sound = job.audio_from or job.source
+    fd, wav = tempfile.mkstemp(suffix=".wav")
+    os.close(fd)
+    try:
+        seconds = apply_gain(sound, float(job.gain_db), Path(wav))
+        # A clip's own sound is as long as its picture; another video's sound is cut to the picture.
+        picture = probe(job.source).duration_s if job.audio_from is not None else None
+        mux(job.source, wav, out, min(seconds, picture) if picture else seconds)
+    finally:
+        os.unlink(wav)

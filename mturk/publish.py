@@ -110,6 +110,7 @@ class PublishResult:
     created: list[str] = field(default_factory=list)  # MTurk HITIds created by this run
     skipped: int = 0  # already in the ledger
     participant_qual_id: str | None = None
+    group_hit_types: dict[tuple[str, int], str] = field(default_factory=dict)  # exposure groups
 
 
 def resolve_media_base(target: Target, media_base_url: str | None, s3_base: str | None) -> str:
@@ -136,18 +137,36 @@ def remaining_hits(study: Study, ledger: Ledger, target: Target) -> list[str]:
 
 
 def ensure_participant_qual(client, study: Study, ledger: Ledger, target: Target) -> str:
-    qid = ledger.get(target.endpoint, study.name, "participant_qual_id")
+    return _ensure_qual(client, ledger, target, study.name, "participant_qual_id", participant_qual_name(study),
+                        "Took part in a regnet-bench listening study; later studies may exclude these workers.")
+
+
+def ensure_exposure_quals(client, study: Study, ledger: Ledger, target: Target) -> dict[tuple[str, int], str]:
+    """One qualification type per (protocol, rater group) of the study's exposure design."""
+    from mturk import exposure
+
+    out = {}
+    for protocol, d in exposure.designs_of(study).items():
+        for g in range(d.n_groups):
+            out[(protocol, g)] = _ensure_qual(
+                client, ledger, target, study.name, exposure.ledger_key(protocol, g),
+                exposure.qual_name(study, protocol, g),
+                f"Rater group {g} of a regnet-bench {protocol} study: holders see only this group's HITs.")
+    return out
+
+
+def _ensure_qual(client, ledger: Ledger, target: Target, study_name: str, key: str, name: str,
+                 description: str) -> str:
+    qid = ledger.get(target.endpoint, study_name, key)
     if qid:
         return qid
-    name = participant_qual_name(study)
     from botocore.exceptions import ClientError
 
     with api_errors(target, "CreateQualificationType"):
         try:
             qid = client.create_qualification_type(
                 Name=name, Keywords="regnet-bench", QualificationTypeStatus="Active",
-                Description="Took part in a regnet-bench listening study; later studies may exclude "
-                            "these workers.")["QualificationType"]["QualificationTypeId"]
+                Description=description)["QualificationType"]["QualificationTypeId"]
         except ClientError:
             # Created by a run that died before writing the ledger: the name is ours, find it.
             found = client.list_qualification_types(Query=name, MustBeRequestable=False,
@@ -156,7 +175,7 @@ def ensure_participant_qual(client, study: Study, ledger: Ledger, target: Target
             if not ids:
                 raise
             qid = ids[0]
-    ledger.put(target.endpoint, study.name, "participant_qual_id", qid)
+    ledger.put(target.endpoint, study_name, key, qid)
     return qid
 
 
@@ -173,34 +192,52 @@ def publish(study: Study, client, target: Target, ledger: Ledger, questions: dic
     with api_errors(target, "CreateHITType"):
         hit_type_id = client.create_hit_type(**hit_type_request(study, reqs))["HITTypeId"]
     ledger.put(target.endpoint, study.name, "hit_type_id", hit_type_id)
-    result = PublishResult(hit_type_id=hit_type_id, participant_qual_id=qual_id)
+    # Exposure control: each rater group's HITs get their own HIT type, whose requirements keep
+    # out holders of the other groups' qualifications (mturk/exposure.py).
+    from mturk import exposure
+
+    group_quals = ensure_exposure_quals(client, study, ledger, target)
+    group_types: dict[tuple[str, int], str] = {}
+    for (protocol, g) in group_quals:
+        with api_errors(target, "CreateHITType"):
+            group_types[(protocol, g)] = client.create_hit_type(**hit_type_request(
+                study, reqs + exposure.group_requirements(group_quals, protocol, g)))["HITTypeId"]
+        ledger.put(target.endpoint, study.name, f"hit_type_id:{protocol}:{g}", group_types[(protocol, g)])
+    result = PublishResult(hit_type_id=hit_type_id, participant_qual_id=qual_id, group_hit_types=group_types)
     for hit in study.hits:
         token = request_token(study, hit.local_id)
         row = ledger.hit_by_token(target.endpoint, token)
         if row and row.status != "pending":
             result.skipped += 1
             continue
-        ledger.mark_pending(study.name, hit.local_id, token, target.endpoint, hit_type_id)
+        key = (hit.kind, hit.group)
+        if hit.group is not None and key not in group_types:
+            raise UserError(f"{study.directory}/study.json: HIT {hit.local_id} is in {hit.kind} group {hit.group}, "
+                            "which the study's exposure design does not list")
+        type_id = group_types[key] if hit.group is not None else hit_type_id
+        ledger.mark_pending(study.name, hit.local_id, token, target.endpoint, type_id)
         try:
-            hit_id = _create_one(client, target, hit_type_id, study, questions[hit.local_id], token)
+            hit_id = _create_one(client, target, type_id, study, questions[hit.local_id], token,
+                                 exposure.annotation(token, group_quals.get(key)))
         except UserError as e:
             n_done = len(ledger.hits(study.name, target.endpoint, "created"))
             raise UserError(f"{e} -- {n_done} of {len(study.hits)} HITs exist on {target.endpoint} "
                             f"(ledger {ledger.path}); run publish-hits again to create the rest") from None
-        ledger.mark_created(target.endpoint, token, hit_id, hit_type_id)
+        ledger.mark_created(target.endpoint, token, hit_id, type_id)
         result.created.append(hit_id)
         log.info("HIT %s -> %s", hit.local_id, hit_id)
     return result
 
 
-def _create_one(client, target: Target, hit_type_id: str, study: Study, question: str, token: str) -> str:
+def _create_one(client, target: Target, hit_type_id: str, study: Study, question: str, token: str,
+                annotation: str | None = None) -> str:
     from botocore.exceptions import ClientError
 
     with api_errors(target, "CreateHITWithHITType"):
         try:
             resp = client.create_hit_with_hit_type(
                 HITTypeId=hit_type_id, MaxAssignments=study.max_assignments, LifetimeInSeconds=study.lifetime_s,
-                Question=question, RequesterAnnotation=token, UniqueRequestToken=token)
+                Question=question, RequesterAnnotation=annotation or token, UniqueRequestToken=token)
             return resp["HIT"]["HITId"]
         except ClientError as e:
             # Same token used before (a run that died before the ledger update): MTurk answers
@@ -219,11 +256,13 @@ def _create_one(client, target: Target, hit_type_id: str, study: Study, question
 
 
 def _find_by_annotation(client, token: str) -> str | None:
+    from mturk.exposure import token_of
+
     kwargs: dict = {"MaxResults": 100}
     while True:
         page = client.list_hits(**kwargs)
         for h in page.get("HITs", []):
-            if h.get("RequesterAnnotation") == token:
+            if token_of(h.get("RequesterAnnotation")) == token:
                 return h["HITId"]
         if not page.get("NextToken") or not page.get("HITs"):
             return None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jinja2
 
-from mturk.study import TRIAL_ID_RE, HitSpec, Study
+from mturk.study import MOS_BEST, MOS_CRITERIA, MOS_REFERENCE, MOS_WORST, TRIAL_ID_RE, HitSpec, Study, Trial
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,29 @@ PROMPTS = {
     ("pair", "redundant"): "Which video has fewer sounds that nothing in the picture makes?",
     ("pair", "mismatched"): "In which video does the kind of sound fit the picture better?",
     ("real_fake", "real"): "Is this the real, recorded sound of this video?",
-    ("mos", "missing"): "Sound missing: how well is every visible action heard? (5: always, 1: almost never)",
-    ("mos", "redundant"): "Sound redundant: how free is it of sounds nothing in the picture makes? (5: free, 1: mostly such sound)",
-    ("mos", "mismatched"): "Sound mismatched: how well does the kind of sound fit the picture? (5: perfectly, 1: not at all)",
+    # MOS: one wording and one direction (mturk/study.py MOS_CRITERIA), as in the instructions.
+    **{("mos", q): f"{c.question} ({c.anchors})" for q, c in MOS_CRITERIA.items()},
 }
 ANSWERS = {
     "pair": [("left", "Left"), ("right", "Right")],
     "real_fake": [("real", "Real"), ("fake", "Not real")],
     "mos": [("1", "1 (bad)"), ("2", "2 (poor)"), ("3", "3 (fair)"), ("4", "4 (good)"), ("5", "5 (excellent)")],
+}
+# Name of a practice question's answer field: not a trial id, so it never becomes a vote.
+PRACTICE_FIELD = "practice__{}"
+MOS_PRACTICE_TOLERANCE = 1  # as the QC's MOS check tolerance (mturk/qc.py)
+# What the practice question showed, said after the rater answers it.
+PRACTICE_FEEDBACK = {
+    ("pair", "other_class"): "One video carries the sound of a different kind of video; the other has its own "
+                             "sound, which fits better. The answer here is {answer}.",
+    ("pair", "silent"): "One video has no sound at all, so every visible action in it goes unheard; the other "
+                        "has fewer such moments. The answer here is {answer}.",
+    ("real_fake", "other_class"): "This sound belongs to a different kind of video, so it is not the real "
+                                  "recorded sound of this one. The answer here is {answer}.",
+    ("real_fake", "silent"): "This video has no sound at all, so it cannot be its real recorded sound. "
+                             "The answer here is {answer}.",
+    ("mos", "other_class"): "This sound belongs to a different kind of video: it scores low, 1 or 2.",
+    ("mos", "silent"): "This video has no sound at all: it scores low, 1 or 2.",
 }
 
 
@@ -54,13 +69,22 @@ def render_hit(study: Study, hit: HitSpec, media_base_url: str) -> str:
     for t in trials:
         if not TRIAL_ID_RE.match(t.trial_id):
             raise UserError(f"trials.csv: trial id {t.trial_id!r} may hold only letters, digits, _ and -")
+    practice = index.get(hit.practice_id) if hit.practice_id else None
     html = _env().get_template("hit.html").render(
         title=study.title, kind=hit.kind, questions=sorted({t.question for t in trials if t.role == "main"}
                                                           or set(study.questions)),
         trials=trials, ref1=hit.ref1_media, ref5=hit.ref5_media, media_base=media_base(media_base_url),
-        prompts=PROMPTS, answers=ANSWERS)
+        prompts=PROMPTS, answers=ANSWERS, criteria=MOS_CRITERIA, mos_worst=MOS_WORST, mos_best=MOS_BEST,
+        mos_reference=MOS_REFERENCE, practice=practice, practice_field=PRACTICE_FIELD.format(hit.practice_id),
+        practice_feedback=practice_feedback(practice) if practice else "",
+        practice_tolerance=MOS_PRACTICE_TOLERANCE)
     check_size(html_question(html), f"HIT {hit.local_id}")
     return html
+
+
+def practice_feedback(t: Trial) -> str:
+    answer = dict(ANSWERS[t.kind]).get(t.truth, t.truth)
+    return PRACTICE_FEEDBACK[(t.kind, t.check)].format(answer=answer)
 
 
 def html_question(html: str, frame_height: int = 0) -> str:

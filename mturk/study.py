@@ -27,7 +27,71 @@ MAX_AUTO_APPROVAL_S = 2_592_000
 
 TRIAL_COLUMNS = ["trial_id", "hit", "kind", "question", "role", "check", "video_id", "class",
                  "left_system", "right_system", "left_clip", "right_clip", "left_media", "right_media",
-                 "left_sound", "right_sound", "truth"]
+                 "left_sound", "right_sound", "truth", "group"]
+# Columns a study written before they existed may lack (filled with "").
+OPTIONAL_TRIAL_COLUMNS = ("group",)
+
+# ---- vocabulary: what each trial is (one place; the report and the simulated raters read it) ----
+# role: main (counted), gold (known answer needing the perception the study measures), catch
+# (obvious to an attentive rater), practice (the first question of a page, answered with
+# feedback, never stored as a vote).
+ROLES = ("main", "gold", "catch", "practice")
+# check: what a gold/catch trial really shows. A "misaligned" gold whose partner video had to come
+# from another class is not the subtle check it was meant to be: it is labelled other_class/catch.
+CHECKS = {
+    "identical": "catch: the same clip on both sides (no right answer; shows side bias)",
+    "silent": "catch: the picture with no sound at all",
+    "other_class": "catch: the sound of a video of another class",
+    "misaligned": "gold: the real sound of another video of the same class",
+    "ref5_repeat": "catch (MOS): the reference scored 5 shown again as a question",
+}
+
+# ---- the MOS scale: one direction (5 is best on every criterion), one wording -------------------
+# The HIT page's instructions, its questions, its reference-video captions and the report's
+# labels all read these strings, so they cannot drift apart.
+MOS_RATINGS = ("1", "2", "3", "4", "5")
+MOS_BEST, MOS_WORST = "5", "1"
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str  # "Sound missing"
+    definition: str  # what the criterion is about
+    question: str  # the question of a MOS trial
+    worst: str  # what a 1 means
+    best: str  # what a 5 means
+
+    @property
+    def anchors(self) -> str:
+        """The scale in one line, as shown everywhere: "1 = ..., 5 = ..."."""
+        return f"{MOS_WORST} = {self.worst}; {MOS_BEST} = {self.best}"
+
+
+MOS_CRITERIA = {
+    "missing": Criterion("Sound missing",
+                         "Moments where something in the video visibly happens that should make a sound, "
+                         "but no matching sound is heard.",
+                         "Sound missing: is every visible action heard?",
+                         "almost no visible action is heard", "every visible action is heard"),
+    "redundant": Criterion("Sound redundant",
+                           "Sounds that are heard while nothing in the video produces them.",
+                           "Sound redundant: is the sound free of sounds nothing in the picture makes?",
+                           "most of the sound has no visible cause", "no sound without a visible cause"),
+    "mismatched": Criterion("Sound mismatched",
+                            "Whether the kind of sound fits what is seen (a dog should sound like a dog, "
+                            "a drum like a drum).",
+                            "Sound mismatched: does the kind of sound fit the picture?",
+                            "the kind of sound does not fit at all", "the kind of sound fits perfectly"),
+}
+# The reference videos of a MOS page, captioned with the same direction.
+MOS_REFERENCE = {MOS_WORST: "the sound does not match the picture at all",
+                 MOS_BEST: "the sound matches the picture in every respect"}
+
+
+def mos_label(question: str) -> str:
+    """The report's label for a MOS criterion: "Sound missing (1 = ...; 5 = ...)"."""
+    c = MOS_CRITERIA[question]
+    return f"{c.name} ({c.anchors})"
 
 
 @dataclass
@@ -39,7 +103,7 @@ class Trial:
     trial_id: str
     kind: str  # pair | real_fake | mos
     question: str  # missing | redundant | mismatched | real
-    role: str  # main | gold | catch
+    role: str  # one of ROLES
     video_id: str
     class_name: str
     left_system: str
@@ -51,8 +115,9 @@ class Trial:
     left_sound: str = "own"
     right_sound: str = ""
     truth: str = ""  # expected answer of a gold/catch trial; "" when any answer is acceptable
-    check: str = ""  # which check a catch/gold trial is: identical | silent | other_class | misaligned
+    check: str = ""  # which check a catch/gold trial is: a key of CHECKS
     hit: str = ""  # local id of the HIT carrying it
+    group: str = ""  # exposure-control rater group ("0", "1", ...) of a main trial; "" when none
 
     @property
     def media_names(self) -> list[str]:
@@ -68,6 +133,8 @@ class HitSpec:
     trial_ids: list[str]
     ref1_media: str = ""  # MOS only: the reference scored 1, shown first
     ref5_media: str = ""  # MOS only: the reference scored 5
+    group: int | None = None  # exposure-control rater group; None: any rater may take it
+    practice_id: str = ""  # the practice trial opening the page (role practice, not in trial_ids)
 
 
 @dataclass
@@ -111,6 +178,10 @@ class Study:
     hits: list[HitSpec]
     trials: list[Trial] = field(default_factory=list, repr=False)
     directory: Path | None = field(default=None, repr=False, compare=False)
+    # Exposure control per protocol (mturk/exposure.py `ExposureDesign` as a dict), and the
+    # loudness of every stimulus before/after normalisation (mturk/loudness.py); {} in old studies.
+    exposure: dict = field(default_factory=dict)
+    loudness: dict = field(default_factory=dict)
     # Consent, volume calibration and headphone check before rating (mturk/screening.py
     # `Screening` as a dict); {} in old studies and with build-study --no-screening.
     screening: dict = field(default_factory=dict)
@@ -195,6 +266,9 @@ def load_study(directory: str | Path) -> Study:
     if not tc.is_file():
         raise UserError(f"{tc}: trials file not found")
     df = pd.read_csv(tc, dtype=str, keep_default_na=False)
+    for c in OPTIONAL_TRIAL_COLUMNS:
+        if c not in df.columns:
+            df[c] = ""
     missing = [c for c in TRIAL_COLUMNS if c not in df.columns]
     if missing:
         raise UserError(f"{tc}: missing column(s) {', '.join(missing)}")
@@ -205,7 +279,7 @@ def load_study(directory: str | Path) -> Study:
     try:
         quals = Qualifications(**doc["qualifications"])
         hits = [HitSpec(**h) for h in doc["hits"]]
-        optional = {"screening"}
+        optional = {"exposure", "loudness", "screening"}
         known = {f.name for f in fields(Study)} - {"trials", "directory", "qualifications", "hits"} - optional
         study = Study(**{k: doc[k] for k in known}, **{k: doc[k] for k in optional if k in doc},
                       qualifications=quals, hits=hits, trials=trials, directory=directory)

@@ -37,7 +37,9 @@ def test_page_markup_contract_and_validity(study):
         html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(html)
         assert len(html_question(html).encode()) <= MAX_QUESTION_BYTES
         doc = html5lib.parse(html, namespaceHTMLElements=False)
-        sets = doc.findall(".//fieldset")
+        # The practice question (its own fieldset, class "practice") comes first; the trials follow.
+        assert [f.get("class") for f in doc.findall(".//fieldset")][0] == "practice"
+        sets = doc.findall(".//fieldset[@class='trial']")
         assert [f.get("data-trial-id") for f in sets] == hit.trial_ids
         for f in sets:
             t = study.trial(f.get("data-trial-id"))
@@ -151,13 +153,24 @@ def test_hit_page_in_headless_chromium(study, chromium_path):
                     page.evaluate("Promise.all([...document.querySelectorAll('fieldset video')].map(v => "
                                   "{v.muted = true; return v.play();}))")
                     page.wait_for_function("[...document.querySelectorAll('fieldset video')].every(v => v.ended)")
-                    assert page.eval_on_selector_all("input[type=radio]", "els => els.every(e => e.disabled)")
+                    assert page.eval_on_selector_all("fieldset.trial input[type=radio]",
+                                                     "els => els.every(e => e.disabled)")
                 page.evaluate("Promise.all([...document.querySelectorAll('video')].map(v => "
                               "{v.muted = true; return v.play();}))")
                 page.wait_for_function("[...document.querySelectorAll('input[type=radio]')].every(e => !e.disabled)",
                                        timeout=20000)
                 for tid in hit.trial_ids:
                     page.check(f"input[name='{tid}'][value='{answer}']")
+                # The practice question must be answered first; its feedback follows the answer.
+                page.click("#submitButton")
+                assert "practice question" in page.inner_text("#submit-msg")
+                practice = study.trial(hit.practice_id)
+                wrong = next(v for v in ("left", "right", "real", "fake", "5")
+                             if v in {"pair": ("left", "right"), "mos": ("5",)}[kind] and v != practice.truth)
+                page.check(f"input[name='practice__{practice.trial_id}'][value='{wrong}']")
+                assert page.inner_text("fieldset.practice .feedback").startswith("Not quite.")
+                page.check(f"input[name='practice__{practice.trial_id}'][value='{practice.truth}']")
+                assert page.inner_text("fieldset.practice .feedback").startswith("Right.")
                 with page.expect_navigation():
                     page.click("#submitButton")
                 path, form = _Host.posts[-1]
@@ -170,6 +183,9 @@ def test_hit_page_in_headless_chromium(study, chromium_path):
                 assert float(form["time_on_page_s"][0]) > 0
                 assert float(form["hidden_s"][0]) >= 0
                 assert "simulated" not in form
+                # The practice answer travels under a field that is no trial id: never a vote.
+                assert form[f"practice__{hit.practice_id}"] == [practice.truth]
+                assert hit.practice_id not in form
             browser.close()
     finally:
         server.shutdown()

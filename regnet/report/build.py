@@ -52,6 +52,10 @@ class Report:
 def build_report(raw: pd.DataFrame, source: str, study: StudyInfo | None = None,
                  options: ReportOptions = ReportOptions()) -> Report:
     df = validate(raw, source, study)
+    # Exposure control (mturk/exposure.py): state the design; drop votes that broke it.
+    from mturk.exposure import for_report
+
+    df, design_table = for_report(df, study.path if study else None)
     banner = SIMULATED_BANNER if df["simulated"].astype(bool).any() else None
     qc = apply_qc(df, options.rules)
     if qc.kept.empty:
@@ -65,6 +69,8 @@ def build_report(raw: pd.DataFrame, source: str, study: StudyInfo | None = None,
     rv = aggregate.real_fake_votes(qc.kept)
     mos = aggregate.mos_votes(qc.kept)
     out = [tables.qc_table(qc)]
+    if design_table is not None:
+        out.insert(0, design_table)
     # Who the screening test (consent, headphone check) let in: DIR/screening.csv from `collect`.
     screened = (study.path if study else Path(source).parent) / "screening.csv"
     if screened.is_file():
