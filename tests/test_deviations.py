@@ -62,3 +62,16 @@ def test_extract_and_generate_record_and_log_the_deviations_once(generated, capf
     said = [line for line in capfd.readouterr().err.splitlines() if "deviates from the paper" in line]
     assert len([m for m in said if "generate deviates" in m]) == 1  # once per run, not per clip
     assert len([m for m in said if "extract deviates" in m]) == 1
+
+
+def test_evaluate_tables_carry_each_systems_deviations(generated):
+    root = generated
+    if not (root / "out" / "clips.csv").is_file():
+        assert main(["-q", "generate", "--checkpoint", str(root / "regnet.pt"), "--videos",
+                     str(root / "synth" / "manifest.csv"), "--out", str(root / "out")]) == 0
+    assert main(["-q", "evaluate", "--clips", str(root / "out" / "clips.csv"), "--manifest",
+                 str(root / "synth" / "manifest.csv"), "--reference", "clean", "--out", str(root / "res")]) == 0
+    md = (root / "res" / "objective.md").read_text()
+    assert "regnet deviates from the paper's system: " + "; ".join(
+        paper_deviations(preset("tiny"), "griffin-lim")) in md
+    assert "waveform mel L2" in md and "predicted mel" in md

@@ -30,11 +30,14 @@ from regnet.metrics.references import (ONSET_REFERENCES, REFERENCES, Reference, 
                                        read_event_times)
 from regnet.metrics.stats import mean_ci
 
+if TYPE_CHECKING:
+    from regnet.metrics.embedders import EmbedderSpec, ReleasedEmbedder
+
 log = logging.getLogger(__name__)
 
 # Per-clip metric columns, in table order, with their table headings.
 METRICS = {
-    "mel_l2_x100": "mel L2 (×10⁻²) ↓",
+    "mel_l2_x100": "waveform mel L2 (×10⁻²) ↓",
     "onset_precision": "onset P ↑",
     "onset_recall": "onset R ↑",
     "onset_f1": "onset F1 ↑",
@@ -165,9 +168,17 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
         if embedder is not None:
             wavs.append(wav)
             ref_wavs.append(ref_wav)
+        pairs.append((Path(clip.wav_path), ref.audio_path))
     per_clip = pd.DataFrame(records)
     notes = [f"reference: {opts.reference}; onset tolerance ±{opts.tolerance_s * 1000:.0f} ms; "
-             f"clip length {cfg.clip_seconds:g} s at {cfg.sample_rate} Hz"]
+             f"clip length {cfg.clip_seconds:g} s at {cfg.sample_rate} Hz",
+             "mel L2 here is recomputed from each clip's waveform, so it includes the vocoder's error; the "
+             "paper's Table III number is RegNet's predicted mel to the clean mel (`ablate`, "
+             "regnet.metrics.predicted_mel)"]
+    # Each system that departs from the paper's says so once (clips.csv's deviations column).
+    for system, devs in {c.system: getattr(c, "deviations", "") for c in clips}.items():
+        if devs:
+            notes.append(f"{system} deviates from the paper's system: {devs}")
     embeddings = None
     if embedder is not None and records:
         e_gen, p_gen = embedder.embed(wavs, cfg.sample_rate)
