@@ -48,7 +48,7 @@ def extract_video(video_path: str | Path, data_cfg: DataConfig, audio_path: str 
     cfg = data_cfg
     video_path = Path(video_path)
     backbone = backbone or load_backbone(cfg, device)
-    flow = flow or FlowComputer(cfg.flow_method, cfg.flow_bound)
+    flow = flow or FlowComputer(cfg.flow_method, cfg.flow_bound, device)
     info = probe(video_path)
     rgb, flw, dec = visual_steps(video_path, cfg, backbone, flow, cfg.clip_seconds, info)
     n_src = len(dec.frames)
@@ -121,7 +121,7 @@ def _init_worker(cfg: DataConfig, device: str, threads: int | None) -> None:
         cv2.setNumThreads(threads)
     _WORKER["cfg"] = cfg
     _WORKER["backbone"] = load_backbone(cfg, device)
-    _WORKER["flow"] = FlowComputer(cfg.flow_method, cfg.flow_bound)
+    _WORKER["flow"] = FlowComputer(cfg.flow_method, cfg.flow_bound, device)
     _WORKER["device"] = device
 
 

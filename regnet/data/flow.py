@@ -41,12 +41,16 @@ def resolve_flow_method(name: str) -> str:
 
 
 class FlowComputer:
-    """Holds the (reusable) OpenCV solver for one method."""
+    """Holds the (reusable) solver for one method. TV-L1 on a CUDA device runs the batched torch
+    port of OpenCV's solver (`regnet.data.tvl1_torch`: the same scheme and parameters, equal to
+    float rounding), all pairs of a clip in one solve; elsewhere OpenCV's."""
 
-    def __init__(self, method: str, bound: float):
+    def __init__(self, method: str, bound: float, device: str = "cpu"):
         self.method = resolve_flow_method(method)
         self.bound = float(bound)
-        self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create() if self.method == "tvl1" else None
+        self.torch_device = device if (self.method == "tvl1" and str(device).startswith("cuda")) else None
+        self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create() \
+            if self.method == "tvl1" and self.torch_device is None else None
 
     def pair(self, prev_gray: np.ndarray, next_gray: np.ndarray) -> np.ndarray:
         """Flow [H, W, 2] (dx, dy in pixels) from ``prev_gray`` to ``next_gray``, clipped."""
@@ -66,8 +70,13 @@ class FlowComputer:
         n, h, w = len(frames), gray[0].shape[0], gray[0].shape[1]
         # float16 halves memory (215 x 256 x 340 x 2); its 0.01 px resolution at +-20 is plenty.
         out = np.empty((n, h, w, 2), dtype=np.float16)
-        for k in range(n - 1):
-            out[k] = self.pair(gray[k], gray[k + 1])
+        if self.torch_device is not None:
+            from regnet.data.tvl1_torch import tvl1_frames
+
+            out[: n - 1] = np.clip(tvl1_frames(np.stack(gray), self.torch_device), -self.bound, self.bound)
+        else:
+            for k in range(n - 1):
+                out[k] = self.pair(gray[k], gray[k + 1])
         out[n - 1] = out[n - 2]
         return out
 

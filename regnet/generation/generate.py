@@ -97,7 +97,8 @@ class _FeatureSource:
             from regnet.data.flow import FlowComputer
 
             d = self.cfg.data
-            self._tools = (load_backbone(d, str(self.device)), FlowComputer(d.flow_method, d.flow_bound))
+            self._tools = (load_backbone(d, str(self.device)),
+                           FlowComputer(d.flow_method, d.flow_bound, str(self.device)))
         return self._tools
 
     def whole(self, item: VideoItem, seconds: float) -> VideoFeatures | None:
