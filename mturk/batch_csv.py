@@ -20,7 +20,7 @@ import pandas as pd
 from mturk.answers import AssignmentInfo, vote_rows
 from mturk.qc import QCRules, assess
 from mturk.study import Trial, load_study
-from mturk.votes import VOTE_COLUMNS
+from mturk.votes import VOTE_COLUMNS, blank_answer_rows
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,9 @@ def votes_from_batch_csv(path: str | Path, study_dir: str | Path | None = None) 
             submit_time=submit.isoformat() if not pd.isna(submit) else r.get("SubmitTime", ""),
             work_time_s=float(work), status=r.get("AssignmentStatus", ""))
         answers = {c[len("Answer."):]: r[c] for c in answer_cols}
-        rows.extend(vote_rows(info, answers, trials))
+        got = vote_rows(info, answers, trials)
+        # A blank Answer.<trial> is a trial left unanswered: kept (answer empty) for QC to count.
+        rows.extend(got + blank_answer_rows(info, answers, trials, got))
     out = pd.DataFrame(rows)
     if out.empty:
         log.warning("%s: no answers to known trials", path)

@@ -15,9 +15,9 @@ import pandas as pd
 from mturk.answers import AssignmentInfo, parse_question_form_answers, vote_rows, work_seconds
 from mturk.client import Target, api_errors
 from mturk.ledger import Ledger
-from mturk.qc import AssignmentVerdict, QCRules, assess
+from mturk.qc import AssignmentVerdict, QCConfig, QCRules, assess, decide, write_decisions
 from mturk.study import Study
-from mturk.votes import VOTE_COLUMNS, read_votes, write_votes
+from mturk.votes import VOTE_COLUMNS, blank_answer_rows, read_votes, write_votes
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ def collect(study: Study, ledger: Ledger, client_for: ClientFor, votes_path: str
                     res.skipped.append(str(e))  # not marked known: the next collect tries again
                     continue
                 got = vote_rows(info, answers, trials)
+                got += blank_answer_rows(info, answers, trials, got)
                 if not got:
                     log.warning("assignment %s (HIT %s) holds no answer to a trial of this study", aid, hit.hit_id)
                 rows.extend(got)
@@ -108,6 +109,10 @@ def collect(study: Study, ledger: Ledger, client_for: ClientFor, votes_path: str
         merged = new if old.empty else pd.concat([old, new], ignore_index=True)
         write_votes(votes_path, merged)
         res.new_votes = len(new)
+        # The one QC pass (mturk.qc.decide), beside the votes: what approve/reject will do and
+        # what report will keep, under the study's rules.
+        write_decisions(decide(read_votes(votes_path), QCConfig.for_study(study.directory), study),
+                        votes_path)
     # Marking participants comes after the votes are safe on disk: a failure here loses nothing.
     if study.qualifications.mark_participants and new_workers:
         by_endpoint = {t.endpoint: t for t in _targets(study, ledger, None)}

@@ -32,12 +32,10 @@ def _client_for(target: mclient.Target):
 
 
 def _qc_args(p: argparse.ArgumentParser) -> None:
+    from mturk.qc import add_qc_flags
+
     p.add_argument("--votes", help="votes table (default DIR/votes.csv, as collect writes it)")
-    p.add_argument("--max-failed-catch", type=int, default=0, help="catch trials an assignment may miss (default 0)")
-    p.add_argument("--max-gold-error-rate", type=float, default=0.5,
-                   help="share of gold trials an assignment may miss (default 0.5)")
-    p.add_argument("--allow-unplayed", action="store_true",
-                   help="do not count answers given before the videos played to the end")
+    add_qc_flags(p)  # one rule set with `report`; decisions go to qc_decisions.csv beside the votes
     p.add_argument("--dry-run", action="store_true", help="list what would be done, send nothing")
 
 
@@ -383,14 +381,16 @@ def run_collect(args) -> int:
 def run_review(args) -> int:
     from mturk.collect import apply_review, review_plan
     from mturk.ledger import Ledger
-    from mturk.qc import QCRules
+    from mturk.qc import QCConfig, config_from_flags, decide, write_decisions
     from mturk.study import load_study
     from mturk.votes import read_votes
 
     study = load_study(args.study)
-    votes = read_votes(args.votes or Path(args.study) / "votes.csv")
-    rules = QCRules(max_failed_catch=args.max_failed_catch, max_gold_error_rate=args.max_gold_error_rate,
-                    require_played=not args.allow_unplayed)
+    votes_path = Path(args.votes) if args.votes else Path(args.study) / "votes.csv"
+    votes = read_votes(votes_path)
+    rules = config_from_flags(args, QCConfig.for_study(args.study))
+    if not args.dry_run:  # `report` reads the decisions acted on (and their rules) from here
+        write_decisions(decide(votes, rules, study), votes_path)
     with Ledger.for_study(args.study) as ledger:
         plan = review_plan(study, ledger, votes, rules, approve_all=args.all)
         todo = plan.approve if args.action == "approve" else plan.reject

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from regnet.atomic import atomic_path
@@ -52,8 +53,51 @@ def read_votes(path: str | Path) -> pd.DataFrame:
     df["is_gold"] = _as_bool(df["is_gold"], False)
     df["simulated"] = _as_bool(df["simulated"], False)
     df["played_to_end"] = _as_bool(df["played_to_end"], True)
-    df["trial_role"] = df["trial_role"].fillna("main")
+    df["trial_role"] = derive_role(df)
     return df[VOTE_COLUMNS + [c for c in df.columns if c not in VOTE_COLUMNS]]
+
+
+def derive_role(df: pd.DataFrame) -> pd.Series:
+    """trial_role where given; else gold when ``is_gold`` says so, catch when a ``check`` is named
+    (the study design's columns), main otherwise: a file with the design's columns but no
+    trial_role must not count its checks as main votes."""
+    role = df["trial_role"].astype("string").str.strip().replace("", pd.NA) \
+        if "trial_role" in df.columns else pd.Series(pd.NA, index=df.index, dtype="string")
+    gold = _as_bool(df["is_gold"], False) if "is_gold" in df.columns else \
+        pd.Series(False, index=df.index)
+    check = df["check"].astype("string").str.strip().replace("", pd.NA).notna() \
+        if "check" in df.columns else pd.Series(False, index=df.index)
+    derived = pd.Series(np.where(gold, "gold", np.where(check, "catch", "main")), index=df.index)
+    return role.fillna(derived.astype("string")).astype(object)
+
+
+def blank_answer_rows(info, answers: dict[str, str], trials: dict, rows: list[dict]) -> list[dict]:
+    """Rows for trials whose answer field came back blank, answer left empty, so QC counts them as
+    "no answer" instead of their vanishing (`mturk.answers.vote_rows` skips blank fields). `info`:
+    an `mturk.answers.AssignmentInfo`; `rows`: vote_rows' output for the same answers."""
+    have = {r["trial_id"] for r in rows}
+    # A batch CSV has one Answer.* column per trial of every HIT in the file: a blank belongs to
+    # this assignment only when its trial sits in the HIT of the trials it answered.
+    hits = {getattr(trials[t], "hit", "") for t in have if t in trials}
+    out = []
+    for tid, value in answers.items():
+        t = trials.get(tid)
+        if t is None or tid in have or (value or "").strip() != "":
+            continue
+        if getattr(t, "hit", "") and t.hit not in hits:
+            continue
+        out.append({
+            "study": info.study, "hit_id": info.hit_id, "assignment_id": info.assignment_id,
+            "worker_id": info.worker_id, "trial_id": tid, "kind": t.kind, "question": t.question,
+            "left_system": t.left_system, "right_system": t.right_system, "answer": "",
+            "chosen_system": "", "rating": float("nan"), "is_gold": t.role == "gold",
+            "submit_time": info.submit_time, "work_time_s": info.work_time_s,
+            "class": t.class_name, "video_id": t.video_id, "trial_role": t.role, "truth": t.truth,
+            "played_to_end": answers.get(tid + "__played", "") == "1",
+            "simulated": answers.get("simulated", "") in ("1", "true", "True"), "check": t.check,
+            "assignment_status": info.status,
+        })
+    return out
 
 
 # pandas' default missing-value spellings; the answer column is read exactly as written instead (an

@@ -51,6 +51,9 @@ def test_failed_checks_drop_the_rater_and_count_it():
 
 
 def test_playback_time_limits_and_unanswered():
+    # One rule set with `reject` (mturk.qc.decide): an answer before playback ended or a blank
+    # answer rejects the whole assignment for pay, so none of its votes is analysed (this test
+    # once expected only the two offending votes to go).
     df = votes()
     df.loc[(df.worker_id == "W1") & (df.trial_id == "t0"), "played_to_end"] = False
     df.loc[df.worker_id == "W2", "work_time_s"] = 2.0       # 4 trials in 2 s
@@ -59,11 +62,13 @@ def test_playback_time_limits_and_unanswered():
     qc = apply_qc(validate(df, "v"), QCRules(min_seconds_per_trial=1.0, max_work_time_s=3600))
     r = reasons(qc)
     assert r["too fast"] == (4, 1, 1) and r["too slow"] == (4, 1, 1)
-    assert r["playback"] == (1, 1, 1) and r["no answer"] == (1, 1, 1)
-    assert len(qc.kept) == 2
-    keep_all = apply_qc(validate(df, "v"), QCRules(require_played_to_end=False,
+    assert r["playback"] == (5, 1, 1)          # W1: 4 main votes + its gold
+    assert "no answer" not in r and len(qc.kept) == 0
+    w1 = qc.decisions.assignments.set_index("assignment_id").loc["A_W1"]
+    assert w1.pay == "reject" and "played to the end" in w1.pay_reason and "unanswered" in w1.pay_reason
+    keep_all = apply_qc(validate(df, "v"), QCRules(require_played_to_end=False, max_unanswered=1,
                                                    min_seconds_per_trial=0, max_work_time_s=None))
-    assert len(keep_all.kept) == 11
+    assert reasons(keep_all) == {"no answer": (1, 1, 1)} and len(keep_all.kept) == 11
 
 
 def test_duplicates_are_counted_not_silent():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mturk.votes import VOTE_COLUMNS, read_votes
+from mturk.votes import VOTE_COLUMNS, derive_role, read_votes
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def normalize(df: pd.DataFrame, name: str) -> pd.DataFrame:
     df["is_gold"] = df["is_gold"].fillna(False).astype(bool)
     df["simulated"] = df["simulated"].fillna(False).astype(bool)
     df["played_to_end"] = df["played_to_end"].fillna(True).astype(bool)
-    df["trial_role"] = df["trial_role"].fillna("main")
+    df["trial_role"] = derive_role(df)
     return df[VOTE_COLUMNS + [c for c in df.columns if c not in VOTE_COLUMNS]]
 
 

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import stats
 
 log = logging.getLogger(__name__)
 
 Z95 = stats.norm.ppf(0.975)
-# Tight tolerances: the variational optimum then no longer depends on column order (to ~1e-8).
-VB_OPTS = {"ftol": 1e-12, "gtol": 1e-8}
 
 
 def wilson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -89,21 +87,31 @@ def kripp_alpha(counts: np.ndarray, level: str, values=None) -> float:
         return math.nan
 
 
-def _indicator(codes: np.ndarray, n_levels: int) -> sparse.csr_array:
-    n = len(codes)
-    return sparse.csr_array((np.ones(n), (np.arange(n), codes)), shape=(n, n_levels))
-
-
 @dataclass
 class MixedPreference:
-    """Posterior of the population preference for system A from a logistic model with random
-    rater and item intercepts (variational Bayes, statsmodels BinomialBayesMixedGLM)."""
+    """Population share choosing A (or judging a clip real) from a linear probability mixed model:
+    y (0/1) ~ 1 [+ position] with crossed random rater and item intercepts, exact REML
+    (`regnet.report.mixed.fit_lmm`). The intercept is the share at a balanced left/right layout
+    averaged over raters and items; its interval accounts for votes sharing a rater or an item.
+    With `glmm`, the Laplace logistic GLMM's conditional share (a typical rater on a typical item)
+    is added."""
 
     fitted: bool
     note: str
     prob: float = math.nan
     prob_low: float = math.nan
     prob_high: float = math.nan
+    se: float = math.nan
+    p: float = math.nan
+    var_rater: float = math.nan
+    var_item: float = math.nan
+    var_resid: float = math.nan
+    boundary: tuple[str, ...] = ()
+    glmm_prob: float = math.nan
+    glmm_low: float = math.nan
+    glmm_high: float = math.nan
+    glmm_note: str = ""
+    # kept for callers of the former VB model
     logit: float = math.nan
     logit_sd: float = math.nan
 
@@ -119,49 +127,77 @@ def random_effects_identifiable(raters: pd.Series, items: pd.Series) -> str | No
     return None
 
 
-def mixed_preference(chose_a, a_left, raters, items, max_votes: int) -> MixedPreference:
-    """Logistic mixed model: chose A ~ 1 + position, with random rater and item intercepts.
+def _limit_note(n: int, max_votes: int | None) -> str | None:
+    if max_votes is not None and max_votes > 0 and n > max_votes:
+        return f"not fitted: {n} votes > --mixed-max-votes {max_votes}"
+    return None
 
-    The position covariate (+1/2 when A was on the left, -1/2 otherwise) absorbs a left/right
-    bias so the intercept stays the preference at a balanced layout.
-    """
-    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+
+def _codes(x) -> np.ndarray:
+    return pd.factorize(pd.Series(np.asarray(x)).astype(str))[0]
+
+
+def _boundary_note(fit) -> str:
+    if not fit.boundary:
+        return ""
+    return " (boundary fit: " + " and ".join(f"{b} variance estimated at 0" for b in fit.boundary) + ")"
+
+
+def mixed_preference(chose_a, a_left, raters, items, max_votes: int | None = None,
+                     glmm: bool = False) -> MixedPreference:
+    """Linear probability mixed model for one binary comparison (see `MixedPreference`). The
+    position covariate (+1/2 when A was on the left, -1/2 otherwise) absorbs a left/right bias so
+    the intercept stays the preference at a balanced layout; `a_left=None` (real-or-fake) fits the
+    intercept only."""
+    from regnet.report.mixed import fit_glmm, fit_lmm
 
     y = np.asarray(chose_a, dtype=float)
     n = len(y)
-    if n > max_votes:
-        return MixedPreference(False, f"not fitted: {n} votes > mixed-model limit {max_votes}")
     if n == 0:
         return MixedPreference(False, "not fitted: no votes")
-    raters = pd.Series(np.asarray(raters)).astype(str)
-    items = pd.Series(np.asarray(items)).astype(str)
-    why = random_effects_identifiable(raters, items)
+    why = _limit_note(n, max_votes)
+    if why:
+        return MixedPreference(False, why)
+    rs = pd.Series(np.asarray(raters)).astype(str)
+    its = pd.Series(np.asarray(items)).astype(str)
+    why = random_effects_identifiable(rs, its)
     if why:
         return MixedPreference(False, f"not fitted: {why}")
     if y.min() == y.max():
-        return MixedPreference(False, "not fitted: every vote chose the same system (separation)")
-    pos = np.where(np.asarray(a_left, dtype=bool), 0.5, -0.5)
-    exog = np.ones((n, 1)) if np.all(pos == pos[0]) else np.column_stack([np.ones(n), pos])
-    rc, ic = pd.factorize(raters)[0], pd.factorize(items)[0]
-    nr, ni = rc.max() + 1, ic.max() + 1
-    exog_vc = sparse.hstack([_indicator(rc, nr), _indicator(ic, ni)]).tocsr()
-    ident = np.r_[np.zeros(nr, dtype=int), np.ones(ni, dtype=int)]
+        return MixedPreference(False, "not fitted: every vote chose the same answer (no variation)")
+    if a_left is None:
+        X = np.ones((n, 1))
+    else:
+        pos = np.where(np.asarray(a_left, dtype=bool), 0.5, -0.5)
+        X = np.ones((n, 1)) if np.all(pos == pos[0]) else np.column_stack([np.ones(n), pos])
+    rc, ic = _codes(rs), _codes(its)
     try:
-        model = BinomialBayesMixedGLM(y, exog, exog_vc, ident, vcp_p=1, fe_p=2)
-        # L-BFGS-B reaches the same optimum as the default BFGS (to ~1e-5) about 10x faster
-        # once there are hundreds of random effects.
-        res = model.fit_vb(fit_method="L-BFGS-B", minim_opts=VB_OPTS)
+        f = fit_lmm(y, X, rc, ic)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError) as e:
         return MixedPreference(False, f"not fitted: {type(e).__name__}: {e}")
-    m, s = float(res.fe_mean[0]), float(res.fe_sd[0])
-    expit = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
-    return MixedPreference(True, "random rater + item intercepts, VB posterior", expit(m),
-                           expit(m - Z95 * s), expit(m + Z95 * s), m, s)
+    m, s = float(f.beta[0]), float(f.se[0])
+    z = (m - 0.5) / s if s > 0 else math.nan
+    p = float(2 * stats.norm.sf(abs(z))) if s > 0 else math.nan
+    note = ("linear probability mixed model, crossed random rater + item intercepts, REML"
+            + _boundary_note(f))
+    out = MixedPreference(True, note, m, max(0.0, m - Z95 * s), min(1.0, m + Z95 * s), s, p,
+                          f.var_rater, f.var_item, f.var_resid, f.boundary)
+    if glmm:
+        try:
+            g = fit_glmm(y, X, rc, ic, var_intervals=False)
+            b, sb = float(g.beta[0]), float(g.se[0])
+            ex = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
+            out.glmm_prob, out.glmm_low, out.glmm_high = ex(b), ex(b - Z95 * sb), ex(b + Z95 * sb)
+            out.logit, out.logit_sd = b, sb
+            out.glmm_note = "logistic GLMM, Laplace" + _boundary_note(g)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as e:
+            out.glmm_note = f"GLMM not fitted: {type(e).__name__}: {e}"
+    return out
 
 
 @dataclass
 class MixedMOS:
-    """MixedLM fit of rating ~ system with crossed random rater and item intercepts."""
+    """Exact-REML fit of rating ~ system with crossed random rater and item intercepts."""
 
     fitted: bool
     note: str
@@ -170,17 +206,21 @@ class MixedMOS:
     rater_var: float = math.nan
     item_var: float = math.nan
     resid_var: float = math.nan
+    boundary: tuple[str, ...] = ()
+    var_ci: dict | None = None
 
 
-def mixed_mos(ratings, systems, raters, items, order: list[str], max_votes: int) -> MixedMOS:
-    """Cell-means MixedLM (one fixed mean per system) with a single group and two sparse variance
-    components, so crossed rater and item effects are fitted without a dense n x q design."""
-    from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+def mixed_mos(ratings, systems, raters, items, order: list[str],
+              max_votes: int | None = None) -> MixedMOS:
+    """Cell-means model (one fixed mean per system) with crossed random rater and item
+    intercepts, exact REML with sparse linear algebra (`regnet.report.mixed.fit_lmm`)."""
+    from regnet.report.mixed import fit_lmm
 
     y = np.asarray(ratings, dtype=float)
     n = len(y)
-    if n > max_votes:
-        return MixedMOS(False, f"not fitted: {n} votes > mixed-model limit {max_votes}")
+    why = _limit_note(n, max_votes)
+    if why:
+        return MixedMOS(False, why)
     systems = pd.Series(np.asarray(systems)).astype(str)
     raters = pd.Series(np.asarray(raters)).astype(str)
     items = pd.Series(np.asarray(items)).astype(str)
@@ -193,27 +233,13 @@ def mixed_mos(ratings, systems, raters, items, order: list[str], max_votes: int)
     if n <= len(present) + 3:
         return MixedMOS(False, "not fitted: too few votes for the variance components")
     exog = np.column_stack([(systems == s).to_numpy(float) for s in present])
-    rc, rlev = pd.factorize(raters)
-    ic, ilev = pd.factorize(items)
-    mi, mr = _indicator(ic, len(ilev)), _indicator(rc, len(rlev))
-    if n * (len(ilev) + len(rlev)) <= 20_000_000:
-        # statsmodels slices the design column by column; dense is ~10x faster at this size.
-        mi, mr = mi.toarray(), mr.toarray()
-    vc = VCSpec(["item", "rater"], [[list(ilev)], [list(rlev)]], [[mi], [mr]])
-    import warnings
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = MixedLM(y, exog, groups=np.zeros(n), exog_re=None, exog_vc=vc)
-            # L-BFGS only: the BFGS fallback doubles the time and, when L-BFGS stalls, rarely
-            # gets further; a non-converged fit is flagged in the note instead.
-            res = model.fit(reml=True, method="lbfgs")
+        f = fit_lmm(y, exog, _codes(raters), _codes(items))
     except (np.linalg.LinAlgError, ValueError) as e:
         return MixedMOS(False, f"not fitted: {type(e).__name__}: {e}")
     k = len(present)
-    beta = np.asarray(res.fe_params, dtype=float)[:k]
-    cov = np.asarray(res.cov_params(), dtype=float)[:k, :k]
+    beta = np.asarray(f.beta, dtype=float)[:k]
+    cov = np.asarray(f.cov_beta, dtype=float)[:k, :k]
     se = np.sqrt(np.diag(cov))
     effects = pd.DataFrame({"system": present, "estimate": beta, "se": se,
                             "ci_low": beta - Z95 * se, "ci_high": beta + Z95 * se})
@@ -228,9 +254,8 @@ def mixed_mos(ratings, systems, raters, items, order: list[str], max_votes: int)
                          "ci_low": d - Z95 * s, "ci_high": d + Z95 * s, "z": z, "p": p})
     contrasts = pd.DataFrame(rows, columns=["system_a", "system_b", "diff", "se", "ci_low",
                                             "ci_high", "z", "p"])
-    vcomp = dict(zip(["item", "rater"], np.asarray(res.vcomp, dtype=float)))
-    note = "REML, crossed random intercepts for rater and item"
-    if not getattr(res, "converged", True):
+    note = "exact REML, crossed random intercepts for rater and item" + _boundary_note(f)
+    if not f.converged:
         note += " (optimizer did not report convergence: read with care)"
-    return MixedMOS(True, note, effects, contrasts, vcomp.get("rater", math.nan),
-                    vcomp.get("item", math.nan), float(res.scale))
+    return MixedMOS(True, note, effects, contrasts, f.var_rater, f.var_item, f.var_resid,
+                    f.boundary, f.var_ci)
