@@ -33,9 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "or auto (events where the manifest has them)")
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE_S, metavar="SECONDS",
                    help="onset matching tolerance (default 0.05; CondFoleyGen's AP used 0.1)")
-    p.add_argument("--embedding", metavar="PATH",
-                   help="audio embedder weights (regnet-bench/audio-embedder file) for FD and KL; "
-                   "skipped without it")
+    p.add_argument("--embedding", action="append", default=[], metavar="[NAME=]PATH",
+                   help="repeatable. NAME=PATH: a released embedder's weight file, NAME one of "
+                   "panns-cnn14 (Cnn14_mAP=0.431.pth or Cnn14_16k_mAP=0.438.pth: FD, KL, IS) or "
+                   "vggish (vggish-10086976.pth: FD); a plain PATH: a fit-embedder file (FD, KL). "
+                   "Nothing is downloaded; skipped without it")
+    p.add_argument("--vggish-pca", metavar="PATH",
+                   help="VGGish PCA parameters (vggish_pca_params-970ea276.pth) to apply torchvggish's "
+                   "postprocessing; av-benchmark's FD-VGG uses the raw embeddings (the default)")
+    p.add_argument("--bootstrap", type=int, default=200, metavar="N",
+                   help="bootstrap replicates for the released embedders' intervals (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--real-system", default="real", metavar="NAME",
                    help="system name of the real sound in the clips.csv files (default real)")
     p.add_argument("--out", default="results", help="output folder (default results/)")
@@ -92,10 +100,16 @@ def _command_line(args: argparse.Namespace) -> str:
     """The command as the user could re-run it, rebuilt from the parsed options (so it is right
     whether the verb came from a shell or from `regnet.cli.main([...])`)."""
     parts = ["regnet-bench", "evaluate", "--clips", *args.clips, "--reference", args.reference]
-    for flag, value in (("--manifest", args.manifest), ("--embedding", args.embedding),
+    for e in args.embedding:
+        parts += ["--embedding", str(e)]
+    for flag, value in (("--manifest", args.manifest), ("--vggish-pca", args.vggish_pca),
                         ("--config", args.config), ("--preset", args.preset)):
         if value:
             parts += [flag, str(value)]
+    if args.bootstrap != 200:
+        parts += ["--bootstrap", str(args.bootstrap)]
+    if args.seed != 0:
+        parts += ["--seed", str(args.seed)]
     if args.real_system != "real":
         parts += ["--real-system", args.real_system]
     if args.onset_reference != "auto":
@@ -109,14 +123,25 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from regnet.metrics.embedders import parse_spec
+
     cfg = data_config_for_clips(args, args.clips)
+    released, own = [], []
+    for text in args.embedding:
+        spec = parse_spec(text)
+        (own if spec is None else released).append(spec or Path(text))
+    if len(own) > 1:
+        raise UserError(f"--embedding: one fit-embedder file at most (got {', '.join(map(str, own))})")
     opts = EvaluateOptions(reference=args.reference, onset_reference=args.onset_reference,
                            tolerance_s=args.tolerance, real_system=args.real_system,
-                           embedding=Path(args.embedding) if args.embedding else None)
+                           embedding=own[0] if own else None, released=released,
+                           vggish_pca=Path(args.vggish_pca) if args.vggish_pca else None,
+                           bootstrap=args.bootstrap, seed=args.seed)
     result = evaluate(args.clips, cfg, opts, manifest=args.manifest)
     paths = write_results(result, args.out, _command_line(args))
-    for key in ("md", "csv", "clips"):
-        print(paths[key])
+    for key in ("md", "csv", "clips", "embedder_clips"):
+        if key in paths:
+            print(paths[key])
     if result.skipped:
         log.warning("%d clip(s) skipped; listed in %s", len(result.skipped), paths["md"])
     return 0

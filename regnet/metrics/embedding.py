@@ -27,7 +27,6 @@ an embedding (``embed_dim``, the penultimate layer: what the Fréchet distance u
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,23 +159,11 @@ def load_embedder(path: str | Path) -> Embedder:
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two sets of embeddings [N, D]; NaN with fewer
-    than two vectors in either set (no covariance)."""
-    from scipy import linalg
+    than two vectors in either set (no covariance). Exact also with fewer clips than dimensions
+    (see `regnet.metrics.fad`)."""
+    from regnet.metrics.fad import frechet_distance as fd
 
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if len(a) < 2 or len(b) < 2:
-        return math.nan
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():
-        # Singular product (few samples): regularise both as the FID reference code does.
-        off = np.eye(s1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((s1 + off) @ (s2 + off))
-    covmean = np.real(covmean)
-    diff = mu1 - mu2
-    return float(max(0.0, diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean)))
+    return fd(a, b)
 
 
 def kl_divergence(p_ref: np.ndarray, p_gen: np.ndarray, eps: float = 1e-10) -> np.ndarray:

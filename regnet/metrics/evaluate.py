@@ -1,9 +1,17 @@
 """`evaluate`: join clips with their references, measure every clip, summarise per system and class.
 
 Writes ``objective.md`` (table, mean ± half-width of the t-based 95% interval), ``objective.csv``
-(long: system, class, metric, n, mean, ci95_low, ci95_high) and ``objective_clips.csv`` (one row per
-clip; the simulated raters read it). Clips without a usable reference or file are skipped and
-listed, the rest go on.
+(long: system, class, metric, n, mean, ci95_low, ci95_high, ci_method, embedder, weights_sha256,
+sample_rate_hz) and ``objective_clips.csv`` (one row per clip; the simulated raters read it).
+Clips without a usable reference or file are skipped and listed, the rest go on.
+
+With released embedders (``EvaluateOptions.released``: PANNs CNN14, VGGish; see
+`regnet.metrics.embedders`) it adds FD per system and class against the references, per-clip KL
+(softmax and sigmoid) and the Inception Score, each with a percentile bootstrap interval over
+clips, and ``objective_clips_embedders.csv`` (long: one row per clip and metric). Every such number
+carries the embedder's name, its weight file's sha256 and its input sample rate. Each embedder
+reads the clip and reference files again at its own rate through `regnet.data.audio.load_audio`
+(the project's one resampler), cut or zero-padded to the clip length.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -48,6 +57,11 @@ METRICS = {
 }
 SET_METRICS = {"frechet_distance": "FD ↓"}
 ALL_CLASSES = "all"
+SUMMARY_COLUMNS = ["system", "class", "metric", "n", "mean", "ci95_low", "ci95_high", "ci_method",
+                   "embedder", "weights_sha256", "sample_rate_hz"]
+# Metrics of the released embedders, per embedder name: metric prefix -> table heading.
+RELEASED_METRICS = {"fd": "FD ↓", "kl_softmax": "KL softmax ↓", "kl_sigmoid": "KL sigmoid ↓",
+                    "is": "IS ↑"}
 
 
 @dataclass
@@ -57,6 +71,10 @@ class EvaluateOptions:
     tolerance_s: float = DEFAULT_TOLERANCE_S
     embedding: Path | None = None
     real_system: str = "real"
+    released: list[EmbedderSpec] = field(default_factory=list)  # released embedders (NAME=PATH)
+    vggish_pca: Path | None = None  # optional VGGish PCA parameters
+    bootstrap: int = 200  # bootstrap replicates for the released embedders' intervals
+    seed: int = 0
 
     def __post_init__(self):
         if self.reference not in REFERENCES:
@@ -66,6 +84,11 @@ class EvaluateOptions:
                             f"{', '.join(ONSET_REFERENCES)}")
         if not (self.tolerance_s > 0):
             raise UserError(f"--tolerance: must be > 0 seconds, got {self.tolerance_s}")
+        if self.bootstrap < 0:
+            raise UserError(f"--bootstrap: must be >= 0, got {self.bootstrap}")
+        names = [s.name for s in self.released]
+        if len(set(names)) != len(names):
+            raise UserError(f"--embedding: {', '.join(sorted({n for n in names if names.count(n) > 1}))} given twice")
 
 
 @dataclass
@@ -80,6 +103,9 @@ class EvaluationResult:
     summary: pd.DataFrame  # long: system, class, metric, n, mean, ci95_low, ci95_high
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # long: system, video_id, class, metric, value, embedder, weights_sha256, sample_rate_hz
+    embedder_clips: pd.DataFrame | None = None
+    embedders: list[dict] = field(default_factory=list)  # name, file, sha256, sample rate, window
 
 
 class _AudioCache:
@@ -150,7 +176,8 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
     index = ReferenceIndex(clips, manifest_rows, opts.real_system)
     cache = _AudioCache(cfg)
     embedder = _load_embedder(opts)
-    records, wavs, ref_wavs = [], [], []
+    released = _load_released(opts)
+    records, wavs, ref_wavs, pairs = [], [], [], []
     for clip in clips:
         where = f"{clip.system}/{clip.video_id}"
         try:
@@ -197,7 +224,93 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
     if per_clip.empty:
         raise UserError("evaluate: no clip could be measured (" +
                         "; ".join(f"{s.where}: {s.reason}" for s in skipped[:3]) + ")")
-    return EvaluationResult(per_clip, summarise(per_clip, embeddings), skipped, notes)
+    summary = summarise(per_clip, embeddings)
+    result = EvaluationResult(per_clip, summary, skipped, notes)
+    if released:
+        rows, clip_rows = [], []
+        for emb in released:
+            r, c = released_metrics(emb, per_clip, pairs, cfg.clip_seconds, opts)
+            rows += r
+            clip_rows += c
+            result.embedders.append({"embedder": emb.name, "file": str(emb.path), "sha256": emb.sha256,
+                                     "sample_rate_hz": emb.sample_rate, "input": emb.window_note})
+        result.summary = pd.concat([summary, pd.DataFrame(rows, columns=SUMMARY_COLUMNS)],
+                                   ignore_index=True)
+        result.embedder_clips = pd.DataFrame(clip_rows, columns=[
+            "system", "video_id", "class", "metric", "value", "embedder", "weights_sha256", "sample_rate_hz"])
+        notes.append(f"released embedders: {', '.join(e.name for e in released)}; intervals: "
+                     f"percentile bootstrap over clips, {opts.bootstrap} replicates, seed {opts.seed}")
+    return result
+
+
+def _load_released(opts: EvaluateOptions) -> list[ReleasedEmbedder]:
+    from regnet.metrics.embedders import load_released
+
+    out = []
+    for spec in opts.released:
+        kw = {"pca_path": opts.vggish_pca} if spec.name == "vggish" and opts.vggish_pca else {}
+        out.append(load_released(spec, **kw))
+    if opts.vggish_pca and not any(s.name == "vggish" for s in opts.released):
+        raise UserError("--vggish-pca: give --embedding vggish=PATH too")
+    return out
+
+
+def _embed_files(emb: ReleasedEmbedder, paths: list[Path], clip_seconds: float) -> dict:
+    """Each distinct file read at the embedder's rate (cut / zero-padded to the clip length), embedded."""
+    from tqdm import tqdm
+
+    n = int(round(clip_seconds * emb.sample_rate))
+    unique = list(dict.fromkeys(paths))
+    outs = {}
+    batch = 8
+    for i in tqdm(range(0, len(unique), batch), desc=f"{emb.name} @ {emb.sample_rate} Hz", unit="batch",
+                  disable=None):
+        chunk = unique[i:i + batch]
+        wavs = [fit_length(load_audio(p, emb.sample_rate, clip_seconds), n) for p in chunk]
+        outs.update(zip(chunk, emb.embed(wavs)))
+    return outs
+
+
+def released_metrics(emb: ReleasedEmbedder, per_clip: pd.DataFrame, pairs: list[tuple[Path, Path]],
+                     clip_seconds: float, opts: EvaluateOptions) -> tuple[list[dict], list[dict]]:
+    """Summary rows (FD, mean KL, IS per system and class, with bootstrap intervals) and per-clip
+    KL rows of one released embedder; ``pairs[k]`` = (clip file, reference file) of per_clip row k."""
+    from regnet.metrics.fad import bootstrap_frechet
+    from regnet.metrics.posteriors import bootstrap_inception_score, bootstrap_mean, kl_sigmoid, kl_softmax
+
+    outs = _embed_files(emb, [p for pair in pairs for p in pair], clip_seconds)
+    gen = [outs[g] for g, _ in pairs]
+    ref = [outs[r] for _, r in pairs]
+    tag = {"embedder": emb.name, "weights_sha256": emb.sha256, "sample_rate_hz": emb.sample_rate}
+    clip_rows: list[dict] = []
+    kl = {}
+    if emb.has_logits:
+        g_logits = np.stack([o.logits for o in gen])
+        r_logits = np.stack([o.logits for o in ref])
+        kl = {"kl_softmax": kl_softmax(r_logits, g_logits), "kl_sigmoid": kl_sigmoid(r_logits, g_logits)}
+        for k, row in enumerate(per_clip[["system", "video_id", "class"]].to_dict("records")):
+            for name, values in kl.items():
+                clip_rows.append({**row, "metric": f"{name}_{emb.name}", "value": float(values[k]), **tag})
+    empty = sum(1 for o in gen + ref if len(o.embeddings) == 0)
+    if empty:
+        log.warning("%s: %d clip/reference file(s) too short for one frame; they add nothing to FD",
+                    emb.name, empty)
+    rows = []
+    for system, cls, mask in _groups(per_clip):
+        idx = np.flatnonzero(mask.to_numpy())
+        fd = bootstrap_frechet([gen[i].embeddings for i in idx], [ref[i].embeddings for i in idx],
+                               opts.bootstrap, opts.seed)
+        stats = {"fd": fd}
+        for name, values in kl.items():
+            stats[name] = bootstrap_mean(values[idx], max(opts.bootstrap, 1000) if opts.bootstrap else 0,
+                                         opts.seed)
+        if emb.has_logits:
+            stats["is"] = bootstrap_inception_score(g_logits[idx], opts.bootstrap, opts.seed)
+        for name, ci in stats.items():
+            rows.append({"system": system, "class": cls, "metric": f"{name}_{emb.name}", "n": ci.n,
+                         "mean": ci.value, "ci95_low": ci.low, "ci95_high": ci.high,
+                         "ci_method": "bootstrap" if np.isfinite(ci.low) else "", **tag})
+    return rows, clip_rows
 
 
 def _load_embedder(opts: EvaluateOptions):
@@ -238,7 +351,8 @@ def summarise(per_clip: pd.DataFrame, embeddings=None) -> pd.DataFrame:
                 continue
             ci = mean_ci(per_clip.loc[mask, metric].to_numpy(dtype=float))
             out.append({"system": system, "class": cls, "metric": metric, "n": ci.n,
-                        "mean": ci.mean, "ci95_low": ci.low, "ci95_high": ci.high})
+                        "mean": ci.mean, "ci95_low": ci.low, "ci95_high": ci.high,
+                        "ci_method": "t" if np.isfinite(ci.low) else ""})
         if embeddings is not None:
             from regnet.metrics.embedding import frechet_distance
 
@@ -246,7 +360,7 @@ def summarise(per_clip: pd.DataFrame, embeddings=None) -> pd.DataFrame:
             fd = frechet_distance(embeddings[0][idx], embeddings[1][idx])
             out.append({"system": system, "class": cls, "metric": "frechet_distance", "n": len(idx),
                         "mean": fd, "ci95_low": math.nan, "ci95_high": math.nan})
-    return pd.DataFrame(out, columns=["system", "class", "metric", "n", "mean", "ci95_low", "ci95_high"])
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
 def _cell(row) -> str:
@@ -279,10 +393,47 @@ def render_markdown(result: EvaluationResult, command: str | None = None) -> str
               "precision (CondFoleyGen), r = correlation of RMS envelopes. Undefined values (e.g. "
               "precision with no detected onset) are left out of a mean; "
               "`objective.csv` gives n per metric.", ""]
+    if result.embedders:
+        lines += _released_markdown(result)
     if result.skipped:
         lines += [f"Skipped {len(result.skipped)} clip(s):", ""]
         lines += [f"- {x.where}: {x.reason}" for x in result.skipped] + [""]
     return "\n".join(lines)
+
+
+def _interval_cell(row) -> str:
+    if row is None or not np.isfinite(row["mean"]):
+        return "–"
+    if np.isfinite(row["ci95_low"]):
+        return f"{row['mean']:.3f} [{row['ci95_low']:.3f}, {row['ci95_high']:.3f}]"
+    return f"{row['mean']:.3f}"
+
+
+def _released_markdown(result: EvaluationResult) -> list[str]:
+    s = result.summary
+    lines = ["## Released embedders", "", "| embedder | weight file | sha256 | input rate | input |",
+             "|---|---|---|---:|---|"]
+    for e in result.embedders:
+        lines.append(f"| {e['embedder']} | {Path(e['file']).name} | `{e['sha256']}` | "
+                     f"{e['sample_rate_hz']} Hz | {e['input']} |")
+    cols = [(f"{m}_{e['embedder']}", f"{h.rsplit(' ', 1)[0]} ({e['embedder']}) {h.rsplit(' ', 1)[1]}")
+            for e in result.embedders for m, h in RELEASED_METRICS.items()]
+    cols = [(m, h) for m, h in cols if m in set(s["metric"])]
+    lines += ["", "| system | class | clips | " + " | ".join(h for _, h in cols) + " |",
+              "|---|---|---:|" + "---:|" * len(cols)]
+    for (system, cls), g in s.groupby(["system", "class"], sort=False):
+        by_metric = {r["metric"]: r for r in g.to_dict("records")}
+        if not any(m in by_metric for m, _ in cols):
+            continue
+        n = max(int(by_metric[m]["n"]) for m, _ in cols if m in by_metric)
+        lines.append(f"| {system} | {cls} | {n} | " +
+                     " | ".join(_interval_cell(by_metric.get(m)) for m, _ in cols) + " |")
+    lines += ["", "Cells: value on the whole set [95% percentile bootstrap interval over clips]. FD: "
+              "Fréchet distance of the system's embeddings to those of its references; KL: mean "
+              "per-clip KL(reference || generated) of the class posteriors (softmax, or element-wise "
+              "sigmoid); IS: Inception Score of the generated clips (av-benchmark's 10 splits, fewer "
+              "with under 20 clips). `objective_clips_embedders.csv` has the per-clip KL values.", ""]
+    return lines
 
 
 def write_results(result: EvaluationResult, out_dir: str | Path, command: str | None = None) -> dict[str, Path]:
@@ -296,5 +447,9 @@ def write_results(result: EvaluationResult, out_dir: str | Path, command: str | 
         result.summary.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(paths["clips"]) as tmp:
         result.clips.to_csv(tmp, index=False, float_format="%.6g")
+    if result.embedder_clips is not None:
+        paths["embedder_clips"] = out / "objective_clips_embedders.csv"
+        with atomic_path(paths["embedder_clips"]) as tmp:
+            result.embedder_clips.to_csv(tmp, index=False, float_format="%.6g")
     return paths
 
