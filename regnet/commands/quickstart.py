@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="local server port (default 8000; 0 = any free)")
     p.add_argument("--simulate", type=int, default=3, metavar="N",
-                   help="simulated raters to run after publishing (default 3; 0 = wait for people)")
+                   help="simulated raters to run after publishing (default 3; 0 = wait for people). The "
+                   "study gets N+1 assignments per HIT, so one of each is left for a person")
     p.add_argument("--no-serve", action="store_true", help="stop the server at the end instead of serving until Ctrl-C")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="config override for extract/train (repeatable)")
