@@ -13,6 +13,8 @@ import boto3
 import pandas as pd
 import pytest
 
+from test_browser_study_walkthrough import play_and_answer_practice, sign_in, take_screening_in_browser
+
 from regnet.quickstart import Quickstart, QuickstartOptions
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -23,9 +25,16 @@ ANSWER = {"pair": "left", "real_fake": "real", "mos": "4"}
 
 def _answer_in_browser(page, url: str, hit_id: str, worker: str) -> list[str]:
     """Accept a HIT on the worker page, play every video to its end, answer, submit. Returns the trial ids."""
-    page.goto(f"{url}/worker/accept?hitId={hit_id}&workerId={worker}&ui=frame")
+    page.goto(f"{url}/worker?workerId={worker}")  # sign in by link (confirming if someone else was)
+    if page.locator("#confirmSwitch").count():
+        page.click("#confirmSwitch")
+    page.goto(f"{url}/worker/hit?hitId={hit_id}")
+    page.click("#acceptHit")  # a POST form carrying the session's CSRF token
+    page.wait_for_selector("#returnHit")
     frame = page.frame_locator("iframe").first
     frame.locator("fieldset.trial").first.wait_for()
+    if frame.locator("fieldset.practice").count():  # the page's practice question, with feedback
+        play_and_answer_practice(frame)
     trials = frame.locator("fieldset.trial")
     ids = [trials.nth(i).get_attribute("data-trial-id") for i in range(trials.count())]
     kinds = [trials.nth(i).get_attribute("data-kind") for i in range(trials.count())]
@@ -85,6 +94,9 @@ def test_synth_to_report_with_a_browser_and_simulated_raters(tmp_path, chromium_
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
             page = browser.new_page()
+            # The study's screening test comes first (consent, volume, headphone check), as for anyone.
+            sign_in(page, srv.url, "LAB-PERSON-1")
+            take_screening_in_browser(page, srv.url, qs.study, headphones=True)
             for hit_id in by_kind:
                 answered += _answer_in_browser(page, srv.url, hit_id, "LAB-PERSON-1")
             browser.close()

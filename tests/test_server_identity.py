@@ -241,3 +241,34 @@ def test_open_sign_in_and_prolific(server):
     r = s.post(f"{url}/worker/login", data={"workerId": "TYPED1", "csrf_token": token})
     assert r.status_code == 200 and "Worker TYPED1" in r.text
     assert requests.get(f"{url}/worker", params={"workerId": "bad id!"}).status_code == 400
+
+
+def test_simulated_rater_signs_in_by_its_personal_link(sqlite_url):  # noqa: F811
+    import numpy as np
+    import pandas as pd
+
+    from eval_server.config import ServerConfig
+    from eval_server.identity import sign_in_link
+    from eval_server.server import prepare
+    from regnet.errors import UserError
+    from regnet.simulate.client import SimulatedRater
+    from regnet.simulate.decide import MetricTable, RaterParams
+    srv = start_inprocess(sqlite_url, require_signed_links=True)
+    try:
+        secret = prepare(ServerConfig(db_url=srv.db_url))[0].secret_key
+        hit = _hit(srv.client())
+
+        def bot(worker, link=None):
+            return SimulatedRater(srv.url, worker, {}, MetricTable(pd.DataFrame()), RaterParams(),
+                                  np.random.default_rng(0), sign_in_url=link)
+        with pytest.raises(UserError, match="signing in as SIM-0-0"):
+            bot("SIM-0-0").sign_in()  # an unsigned link is refused on this server
+        b = bot("SIM-0-0", sign_in_link(srv.url, secret, "SIM-0-0"))
+        assert b.available_hits() == [hit]
+        # A session signed in as someone else: the bot confirms the switch the way the page asks.
+        b2 = bot("SIM-0-1", sign_in_link(srv.url, secret, "SIM-0-1"))
+        b2.http = b.http
+        b2.sign_in()
+        assert "Worker SIM-0-1" in b.http.get(f"{srv.url}/worker").text
+    finally:
+        srv.close()

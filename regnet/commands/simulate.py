@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", choices=REFERENCES, default="real",
                    help="when measuring now: compare to the real sound (default) or the clean track")
     p.add_argument("--max-hits", type=int, help="at most this many HITs per rater")
+    p.add_argument("--links", metavar="CSV",
+                   help="the raters' personal sign-in links (export-links output, worker_id,link) for a server "
+                   "run with --require-signed-links; make them for SIM-<seed>-<k>")
     p.add_argument("--loudspeaker-raters", type=int, default=0, metavar="K",
                    help="K more bots SIM-<seed>-L<k> that take the screening test over loudspeakers "
                    "(and so fail the headphone check; a demonstration of screening)")
@@ -62,6 +65,16 @@ def _metrics(args: argparse.Namespace, study) -> tuple[pd.DataFrame, float]:
         return metrics_from_clips(args.clips, cfg, opts, args.manifest), cfg.clip_seconds
     explicit = bool(args.config or args.preset or args.overrides)
     return metrics_from_study(study, config_from_args(args).data, opts, args.manifest, not explicit)
+
+
+def _read_links(path: str) -> dict[str, str]:
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise UserError(f"--links: cannot read {path} ({e})") from None
+    if not {"worker_id", "link"} <= set(df.columns):
+        raise UserError(f"--links: {path} needs the columns worker_id,link (export-links writes them)")
+    return dict(zip(df["worker_id"], df["link"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     bots = [worker_id(args.seed, k) for k in range(args.n)]
     factory = screening.prepare_bots(args.endpoint_url, study, bots)
     results = run_bots(args.endpoint_url, trials, MetricTable(per_clip), args.n, args.seed, params,
-                       clip_seconds=clip_seconds, max_hits=args.max_hits, session_factory=factory)
+                       clip_seconds=clip_seconds, max_hits=args.max_hits, session_factory=factory,
+                       links=_read_links(args.links) if args.links else None)
     speakers = [f"SIM-{args.seed}-L{k}" for k in range(args.loudspeaker_raters)]
     if speakers:
         screening.prepare_bots(args.endpoint_url, study, speakers, loudspeaker=set(speakers))
