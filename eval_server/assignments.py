@@ -52,7 +52,7 @@ COUNTS_CHUNK = 500
 
 
 def counts_for(s: Session, hit_ids: Iterable[str], at: float) -> dict[str, Counts]:
-    """Live assignment counts of each HIT. Read from the (hit_id, status, deadline) index alone, in
+    """Live assignment counts of each HIT. Read from the ix_assignment_live index alone, in
     chunks of ids, so any number of ids stays within a statement's bound-parameter limit."""
     ids = list(dict.fromkeys(hit_ids))
     acc: dict[str, dict[str, int]] = {h: {} for h in ids}

@@ -91,8 +91,9 @@ class Assignment(Base):
     __table_args__ = (UniqueConstraint("hit_id", "slot", name="uq_assignment_slot"),
                       UniqueConstraint("hit_id", "active_worker", name="uq_assignment_worker"),
                       Index("ix_assignment_worker", "worker_id"),
-                      # counts_for: a HIT's assignments by status without reading their rows.
-                      Index("ix_assignment_hit_status", "hit_id", "status", "deadline"))
+                      # A HIT's live slots (accept-next, the HIT list) and counts_for, read from the
+                      # index alone, without the assignments' rows.
+                      Index("ix_assignment_live", "hit_id", "slot", "status", "deadline"))
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     hit_id: Mapped[str] = mapped_column(ForeignKey("rb_hits.id"), index=True)
     worker_id: Mapped[str] = mapped_column(String(64))

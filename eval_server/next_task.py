@@ -27,6 +27,7 @@ HIT group with counts; neither grows with the number of HITs on the server.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, redirect
 from flask import request as flask_request
-from sqlalchemy import and_, case, exists, func, null, or_, select
+from sqlalchemy import and_, bindparam, case, exists, func, null, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -150,47 +151,65 @@ def visible_hits(s: Session, worker_id: str, at: float, page: Page = Page()) -> 
 
 def groups_for(s: Session, worker_id: str, at: float, limit: int = MAX_GROUPS) -> list[dict]:
     """One row per HIT group the worker may discover: open HITs, assignments left, and how many of
-    those HITs this worker can still take. One grouped scan of the open HITs, no per-HIT rows out."""
+    those HITs this worker can still take. One grouped pass over the open HITs (each HIT's slot count
+    read from the covering index ix_assignment_live) and one over the worker's own assignments."""
     if is_blocked(s, worker_id):
         return []
-    per_hit = (select(HIT.hit_type_id.label("type_id"), HIT.max_assignments.label("max"),
-                      _live_slots(at).label("live"), _done_or_held_by(worker_id, at).label("mine"),
-                      HIT.created_at.label("created"))
-               .where(_open(at)))
+    live = _live_slots(at)
+    per_hit = (select(HIT.hit_type_id.label("type_id"), HIT.max_assignments.label("max"), live.label("live"),
+                      HIT.created_at.label("created")).where(_open(at)))
     hidden = _hidden_types(s, worker_id)
     if hidden:
         per_hit = per_hit.where(HIT.hit_type_id.not_in(sorted(hidden)))
     h = per_hit.subquery()
     stats = s.execute(
         select(h.c.type_id, func.count(), func.sum(h.c.max - h.c.live),
-               func.sum(case((and_(h.c.live < h.c.max, ~h.c.mine), 1), else_=0)))
+               func.sum(case((h.c.live < h.c.max, 1), else_=0)))
         .group_by(h.c.type_id).order_by(func.min(h.c.created)).limit(limit)).all()
+    # HITs with a free slot that this worker has already done or holds: not theirs to take.
+    theirs = dict(s.execute(
+        select(HIT.hit_type_id, func.count(func.distinct(HIT.id))).select_from(Assignment)
+        .join(HIT, HIT.id == Assignment.hit_id)
+        .where(Assignment.worker_id == worker_id, Assignment.active_worker == worker_id,
+               or_(Assignment.status != "Accepted", Assignment.deadline > at), _open(at), live < HIT.max_assignments)
+        .group_by(HIT.hit_type_id)).all())
     types = {t.id: t for t in s.scalars(select(HITType).where(HITType.id.in_([r[0] for r in stats])))}
     out = []
-    for type_id, n_hits, left, for_you in stats:
+    for type_id, n_hits, left, free in stats:
         ht = types[type_id]
         out.append({"hitTypeId": ht.id, "title": ht.title, "description": ht.description, "reward": ht.reward,
                     "hits": int(n_hits), "assignmentsAvailable": max(0, int(left or 0)),
-                    "hitsForYou": int(for_you or 0), "assignmentDurationInSeconds": ht.assignment_duration})
+                    "hitsForYou": max(0, int(free or 0) - theirs.get(type_id, 0)),
+                    "assignmentDurationInSeconds": ht.assignment_duration})
     return out
 
 
 # ---- accept next -----------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
+def _pick_stmt(by_group: bool, upper: bool, postgres: bool):
+    """The pick, built once (bound parameters at, w, g, start): it runs on every accept-next, and
+    building a statement costs more CPU than SQLite takes to run it."""
+    at, w = bindparam("at"), bindparam("w")
+    stmt = select(HIT.id).where(_takeable(w, at))
+    if by_group:
+        stmt = stmt.where(HIT.hit_type_id == bindparam("g"))
+    stmt = stmt.where(HIT.id < bindparam("start") if upper else HIT.id >= bindparam("start"))
+    stmt = stmt.order_by(HIT.id).limit(1)
+    return stmt.with_for_update(skip_locked=True, of=HIT) if postgres else stmt
+
+
 def _pick(s: Session, worker_id: str, at: float, hit_type_id: str | None, excluded: set[str],
           postgres: bool) -> str | None:
-    """A HIT the worker could take, from a random point of id order; None when there is none."""
-    base = select(HIT.id).where(_takeable(worker_id, at))
-    if hit_type_id:
-        base = base.where(HIT.hit_type_id == hit_type_id)
-    if excluded:
-        base = base.where(HIT.hit_type_id.not_in(sorted(excluded)))
+    """A HIT the worker could take, from a random point of id order (wrapping round); None if none."""
     start = "".join(_rng.choices(_ID_ALPHABET, k=6))
-    for part in (HIT.id >= start, HIT.id < start):
-        stmt = base.where(part).order_by(HIT.id).limit(1)
-        if postgres:
-            stmt = stmt.with_for_update(skip_locked=True, of=HIT)
-        found = s.scalar(stmt)
+    params = {"at": at, "w": worker_id, "g": hit_type_id, "start": start}
+    for upper in (False, True):
+        stmt = _pick_stmt(bool(hit_type_id), upper, postgres)
+        if excluded:
+            # Rare (a type whose requirements this worker fails, without a group filter): built each time.
+            stmt = stmt.where(HIT.hit_type_id.not_in(sorted(excluded)))
+        found = s.scalar(stmt, params)
         if found is not None:
             return found
     return None
