@@ -19,6 +19,7 @@ av-benchmark stacks every example of every clip before the FD, as done here.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,12 @@ import numpy as np
 from regnet.errors import UserError
 from regnet.metrics.embedders import EmbedOutput, ReleasedEmbedder, check_state_dict, sha256_of, torch_load
 
+log = logging.getLogger(__name__)
+
 NAME = "vggish"
+# torch.hub file names carry the first 8 hex digits of the file's sha256
+RELEASED_PREFIX = "10086976"  # vggish-10086976.pth
+RELEASED_PCA_PREFIX = "970ea276"  # vggish_pca_params-970ea276.pth
 SAMPLE_RATE = 16000
 WINDOW_S, HOP_S = 0.025, 0.010
 MEL_BANDS, MEL_MIN_HZ, MEL_MAX_HZ = 64, 125.0, 7500.0
@@ -124,15 +130,26 @@ def load(path: Path, pca_path: Path | None = None) -> ReleasedEmbedder:
     model = build()
     model.load_state_dict(check_state_dict(path, model, state), strict=True)
     sha = sha256_of(path)
+    _check_release(path, sha, RELEASED_PREFIX)
     if pca_path is not None:
         model.pca_matrix, model.pca_means = load_pca(pca_path)
-        sha = f"{sha}+pca:{sha256_of(pca_path)}"
+        pca_sha = sha256_of(pca_path)
+        _check_release(pca_path, pca_sha, RELEASED_PCA_PREFIX)
+        sha = f"{sha}+pca:{pca_sha}"
     model.eval()
     return ReleasedEmbedder(
         name=NAME, path=path, sha256=sha, sample_rate=SAMPLE_RATE, model=model, embed_fn=embed,
         has_logits=False,
         window_note="0.96 s frames, incomplete remainder dropped (no frame under 0.975 s)"
                     + ("; PCA + quantisation applied" if pca_path is not None else "; raw embeddings (no PCA)"))
+
+
+def _check_release(path: Path, sha: str, prefix: str) -> None:
+    """torch.hub names a released file by the first 8 hex digits of its sha256 (vggish-10086976.pth):
+    a file whose hash does not start so is not the released one; say so (it still loads)."""
+    if not sha.startswith(prefix):
+        log.warning("%s: sha256 %s... does not start with %s, so it is not torchvggish's released "
+                    "file; numbers from it are not comparable with published ones", path, sha[:12], prefix)
 
 
 def load_pca(path: Path):
