@@ -56,6 +56,10 @@ def create_app(config: ServerConfig, db: Database | None = None) -> Flask:
     def security_headers(resp: Response) -> Response:
         for k, v in SECURITY_HEADERS.items():
             resp.headers.setdefault(k, v)
+        # A route with a stricter policy of its own (uploaded files) keeps it, with frame-ancestors added.
+        csp = resp.headers["Content-Security-Policy"]
+        if "frame-ancestors" not in csp:
+            resp.headers["Content-Security-Policy"] = csp.rstrip("; ") + "; frame-ancestors 'self'"
         return resp
 
     @app.errorhandler(CSRFError)

@@ -175,8 +175,14 @@ def test_frame_nosniff_and_cookie_headers(server):
     r = s.get(f"{url}/worker", params={"workerId": "WORKERA"}, allow_redirects=False)
     cookie = r.headers["Set-Cookie"]
     assert "SameSite=Lax" in cookie and "HttpOnly" in cookie
+    # An uploaded file too (its route sets a stricter policy of its own).
+    w = rater(url, "WORKERF")
+    aid = assignment_of(accept_hit(w, url, hit))
+    assert w.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "a"},
+                  files={"rec": ("r.wav", b"RIFF", "audio/wav")}).status_code == 200
+    file_url = server.client().get_file_upload_url(AssignmentId=aid, QuestionIdentifier="rec")["FileUploadURL"]
     for path in ("/worker", f"/worker/hit?hitId={hit}", f"/worker/task?hitId={hit}", "/worker/api/hits",
-                 "/nothing-here", "/admin"):
+                 "/nothing-here", "/admin", file_url.removeprefix(url)):
         r = s.get(url + path)
         assert r.headers.get("X-Frame-Options") == "SAMEORIGIN", path
         assert "frame-ancestors 'self'" in r.headers.get("Content-Security-Policy", ""), path
