@@ -177,3 +177,33 @@ def test_a_text_file_as_checkpoint_says_it_is_not_a_pytorch_checkpoint(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1
     assert "not a PyTorch checkpoint" in err[0] and "Weights only" not in err[0] and str(bad) in err[0]
+
+
+def test_next_batch_features_are_prepared_while_the_model_runs(tmp_path, monkeypatch):
+    import threading
+
+    import regnet.generation.generate as gen
+
+    for k in range(2):
+        _flash_video(tmp_path / "videos" / f"v{k}.mp4", 1.0, 25.0, [0.2])
+    ck = _checkpoint(tmp_path / "regnet.pt")
+    second_started = threading.Event()
+    seen = {}
+    real_prepare, real_mels = gen._prepare, gen._regnet_mels
+
+    def prepare(feats, it, *a, **kw):
+        if it.video_id == "v1":
+            second_started.set()
+        return real_prepare(feats, it, *a, **kw)
+
+    def mels(model, batch, z, bs):
+        if batch[0].item.video_id == "v0":
+            # Sequential stages would only prepare v1 after this returns: the wait would time out.
+            seen["overlap"] = second_started.wait(timeout=20)
+        return real_mels(model, batch, z, bs)
+
+    monkeypatch.setattr(gen, "_prepare", prepare)
+    monkeypatch.setattr(gen, "_regnet_mels", mels)
+    report = gen.generate_clips(ck, tmp_path / "videos", tmp_path / "out", batch_size=1)
+    assert seen["overlap"] and sorted(report.generated) == ["v0", "v1"]
+    assert set(report.stage_seconds) >= {"features", "regnet", "vocoder", "write"} and report.wall_seconds > 0
