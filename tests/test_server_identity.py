@@ -278,3 +278,41 @@ def test_simulated_rater_signs_in_by_its_personal_link(sqlite_url):  # noqa: F81
         assert "Worker SIM-0-1" in b.http.get(f"{srv.url}/worker").text
     finally:
         srv.close()
+
+
+def test_external_question_origin_must_be_listed(sqlite_url):  # noqa: F811
+    srv = start_inprocess(sqlite_url, submit_origins=("http://tasks.lab.example",))
+    try:
+        url = srv.url
+        hit = _hit(srv.client(), n=1)
+        w = rater(url, "WORKERX")
+        aid = assignment_of(accept_hit(w, url, hit))
+        form = {"assignmentId": aid, "answer": "x"}
+        for origin in ("http://evil.example", "null", "http://tasks.lab.example.evil.example"):
+            r = w.post(f"{url}/mturk/externalSubmit", data=form, headers={"Origin": origin})
+            assert r.status_code == 403, origin
+        r = w.post(f"{url}/mturk/externalSubmit", data=form,
+                   headers={"Origin": "http://tasks.lab.example", "Sec-Fetch-Site": "same-site"})
+        assert r.status_code == 200
+    finally:
+        srv.close()
+
+
+def test_serve_says_how_raters_sign_in(sqlite_url):  # noqa: F811
+    import time
+
+    from server_fixtures import start_subprocess
+    for flags, expect in (((), "sign-in: open"), (("--require-signed-links",), "export-links --db")):
+        srv = start_subprocess(sqlite_url, *flags)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline and not any(expect in line for line in srv.output):
+                time.sleep(0.1)
+            assert any(expect in line for line in srv.output), srv.output
+        finally:
+            srv.proc.terminate()
+            srv.proc.wait(timeout=10)
+    res = subprocess.run([sys.executable, "-m", "regnet.cli", "serve", "--db", sqlite_url, "--port", "0",
+                          "--submit-origin", "tasks.example.org"], capture_output=True, text=True, cwd=REPO,
+                         timeout=120)
+    assert res.returncode != 0 and "--submit-origin" in res.stderr and "Traceback" not in res.stderr
