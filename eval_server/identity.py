@@ -77,8 +77,10 @@ def cross_origin() -> bool:
     command-line clients send neither header and are not refused by it; browsers send
     Sec-Fetch-Site (or at least Origin on POST) and cannot forge them from a page."""
     site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site not in ("same-origin", "none"):
-        return True
+    if site is not None:
+        # The browser's own verdict (pages cannot set it); it also holds behind a proxy that changes Host.
+        return site not in ("same-origin", "none")
+    # Browsers without Fetch Metadata: compare the Origin they send on POSTs with our own.
     origin = request.headers.get("Origin")
     if origin is None:
         return False
