@@ -315,8 +315,9 @@ def decide(votes: pd.DataFrame, config: QCConfig | None = None, study=None) -> Q
         else pd.Series("", index=idx)
 
     rows = []
+    counted = role.isin(["main", "gold", "catch"])  # practice questions are not votes
     frame = pd.DataFrame({"aid": aid, "wid": wid, "tid": tid, "role": role, "blank": blank,
-                          "played": played, "scored": scored, "live": live & ~rep,
+                          "played": played, "scored": scored, "live": live & ~rep & counted,
                           "work": work, "status": status, "hit": hit})
     for a, g in frame.groupby("aid", sort=True):
         g_live = g[g["live"]]

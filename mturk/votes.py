@@ -86,6 +86,8 @@ def blank_answer_rows(info, answers: dict[str, str], trials: dict, rows: list[di
             continue
         if getattr(t, "hit", "") and t.hit not in hits:
             continue
+        if t.role not in ROLES:  # a practice question is never a vote
+            continue
         out.append({
             "study": info.study, "hit_id": info.hit_id, "assignment_id": info.assignment_id,
             "worker_id": info.worker_id, "trial_id": tid, "kind": t.kind, "question": t.question,

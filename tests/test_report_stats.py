@@ -211,11 +211,13 @@ def test_mos_t_intervals_and_mixedlm(report):
         r = m.loc[m["left_system"] == s, "rating"]
         lo, hi = stats.t.interval(0.95, len(r) - 1, loc=r.mean(), scale=stats.sem(r))
         assert tm.loc[s, "mean"] == pytest.approx(r.mean(), abs=TOL)
-        assert tm.loc[s, "ci_low"] == pytest.approx(lo, abs=TOL)
-        assert tm.loc[s, "ci_high"] == pytest.approx(hi, abs=TOL)
+        # The interval stays on the 1-5 scale: a t interval crossing 1 is cut there, and says so.
+        assert tm.loc[s, "ci_low"] == pytest.approx(max(lo, 1.0), abs=TOL)
+        assert tm.loc[s, "ci_high"] == pytest.approx(min(hi, 5.0), abs=TOL)
+        assert tm.loc[s, "ci_method"] == ("t" if 1 <= lo and hi <= 5 else "t, cut at the scale")
         im = m[m["left_system"] == s].groupby("trial_id")["rating"].mean()
         ilo, _ = stats.t.interval(0.95, len(im) - 1, loc=im.mean(), scale=stats.sem(im))
-        assert tm.loc[s, "items_ci_low"] == pytest.approx(ilo, abs=TOL)
+        assert tm.loc[s, "items_ci_low"] == pytest.approx(max(ilo, 1.0), abs=TOL)
     m["one"] = 1
     fits = _statsmodels_fits("rating ~ 0 + C(left_system)", m,
                              {"rater": "0 + C(worker_id)", "item": "0 + C(video_id)"})

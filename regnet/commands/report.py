@@ -5,53 +5,49 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from regnet.errors import UserError
 
 
 def _add_qc_args(p: argparse.ArgumentParser) -> None:
-    from regnet.report.qc import QCRules
+    from mturk.qc import add_qc_flags
 
-    d = QCRules()
-    g = p.add_argument_group("quality control (what is dropped is counted in the report)")
-    g.add_argument("--max-check-fail", type=float, default=d.max_check_fail_rate, metavar="RATE",
-                   help="drop raters failing more than this share of gold/catch trials "
-                   f"(default {d.max_check_fail_rate})")
-    g.add_argument("--drop-unscreened", action="store_true",
-                   help="also drop raters who answered no scorable gold/catch trial")
-    g.add_argument("--allow-unplayed", action="store_true",
-                   help="keep answers given before playback reached the end")
-    g.add_argument("--min-seconds-per-trial", type=float, default=d.min_seconds_per_trial,
-                   metavar="S", help="drop assignments faster than S seconds per trial "
-                   f"(default {d.min_seconds_per_trial})")
-    g.add_argument("--max-work-time", type=float, default=d.max_work_time_s, metavar="S",
-                   help=f"drop assignments longer than S seconds (default {d.max_work_time_s:g}; "
-                   "0 = no limit)")
-    g.add_argument("--mos-check-tolerance", type=float, default=d.mos_check_tolerance,
-                   help="a MOS gold/catch answer passes within this distance of its truth")
-    g.add_argument("--min-votes-per-item", type=int, default=d.min_votes_per_item, metavar="N",
-                   help="leave items with fewer kept votes out of the item-level analysis")
+    add_qc_flags(p)  # the same flags, fields and defaults as approve/reject
+
+
+def _decisions_path(args) -> Path | None:
+    """qc_decisions.csv beside the votes (collect, approve and reject write it), else in the
+    study folder."""
+    cands = []
+    if args.votes:
+        cands.append(Path(args.votes).parent / "qc_decisions.csv")
+    if args.study:
+        cands.append(Path(args.study) / "qc_decisions.csv")
+    return next((c for c in cands if c.is_file()), None)
 
 
 def _report(args: argparse.Namespace) -> int:
+    from mturk.qc import QCConfig, config_from_flags, read_decisions
     from regnet.report.build import ReportOptions, build_report, write_report
     from regnet.report.inputs import load_study, load_votes
-    from regnet.report.qc import QCRules
 
     study = load_study(args.study)
     raw, source = load_votes(args.votes, args.db, study)
-    rules = QCRules(max_check_fail_rate=args.max_check_fail,
-                    drop_unscreened_raters=args.drop_unscreened,
-                    require_played_to_end=not args.allow_unplayed,
-                    min_seconds_per_trial=args.min_seconds_per_trial,
-                    max_work_time_s=args.max_work_time or None,
-                    mos_check_tolerance=args.mos_check_tolerance,
-                    min_votes_per_item=args.min_votes_per_item)
+    decisions = _decisions_path(args)
+    # One rule set: the rules approve/reject used (recorded with their decisions), else the
+    # study's qc section, else the defaults; a flag given here overrides one field.
+    base = read_decisions(decisions)[1] if decisions else QCConfig.for_study(args.study)
+    rules = config_from_flags(args, base)
     command = "regnet-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if sys.argv and sys.argv[0].endswith("regnet-bench") else ""
     real = args.real_system or (study.real_system if study else None) or "real"
+    if args.mixed_max_votes is not None and args.mixed_max_votes < 0:
+        raise UserError("--mixed-max-votes: must be >= 0 (0 = no limit)")
     opts = ReportOptions(rules=rules, real_system=real,
-                         mixed_max_votes=args.mixed_max_votes, title=args.title, command=command)
+                         mixed_max_votes=args.mixed_max_votes or None, title=args.title,
+                         command=command, focus=args.focus, glmm=args.glmm, decisions=decisions,
+                         objective=Path(args.objective) if args.objective else None)
     rep = build_report(raw, source, study, opts)
     for path in write_report(rep, args.out, with_plots=not args.no_plots):
         print(path)
@@ -93,9 +89,10 @@ def _existing_cells(args: argparse.Namespace) -> list[tuple[str, int, int]]:
     study = load_study(args.study)
     if args.votes:
         raw, source = load_votes(args.votes, None, study)
-        qc = apply_qc(validate(raw, source, study), QCRules())
+        qc = apply_qc(validate(raw, source, study), QCRules.for_study(args.study))
         real = (study.real_system if study else None) or "real"
-        pv = aggregate.pair_votes(qc.kept, system_order(qc.kept, study, real))
+        pv = aggregate.pair_votes(qc.kept, system_order(qc.kept, study, real,
+                                                        study.focus if study else None))
         items = aggregate.pair_items(pv)
         cells = []
         for (a, b, q), it in items.groupby(["system_a", "system_b", "question"], sort=False):
@@ -134,9 +131,16 @@ def register(subparsers) -> None:
     p.add_argument("--real-system", metavar="NAME",
                    help="name of the real-sound system, the ceiling in Table II (default: the "
                    "study's, else real)")
-    p.add_argument("--mixed-max-votes", type=int, default=2000, metavar="N",
-                   help="fit mixed models only up to N votes per model (default 2000; larger "
-                   "fits are slow in statsmodels)")
+    p.add_argument("--mixed-max-votes", type=int, default=None, metavar="N",
+                   help="fit mixed models only up to N votes per model (default: every model; "
+                   "exact sparse REML takes about a second at 30,000 votes)")
+    p.add_argument("--focus", metavar="SYSTEM",
+                   help="orient comparisons as 'SYSTEM preferred over X' (default: the study's "
+                   "focus, the first --clips of build-study)")
+    p.add_argument("--objective", metavar="CSV",
+                   help="evaluate's objective_clips.csv: add how well each metric predicts the raters")
+    p.add_argument("--glmm", action="store_true",
+                   help="also fit a logistic GLMM (Laplace) per 2AFC comparison")
     p.add_argument("--title", default="regnet-bench human evaluation")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     _add_qc_args(p)

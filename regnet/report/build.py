@@ -23,14 +23,20 @@ SIMULATED_BANNER = "PRODUCED BY SIMULATED RATERS — not human judgements"
 class ReportOptions:
     rules: QCRules = field(default_factory=QCRules)
     real_system: str = "real"
-    # statsmodels' crossed-effects fits (VB for the logistic model, REML for MixedLM) grow
-    # roughly with votes x (raters + items): about 1 s at 550 votes and 4 s at 1,700 on a
-    # busy 2-core machine, minutes beyond. Past this many votes per model the table says why no
-    # mixed model was fitted.
-    mixed_max_votes: int = 2000
+    # Mixed models are exact sparse REML fits (regnet.report.mixed) at every size; a limit is
+    # only for a user who wants one (None: fit every model).
+    mixed_max_votes: int | None = None
     plots: bool = True
     title: str = "regnet-bench human evaluation"
     command: str = ""
+    # The system comparisons are oriented by (None: the study's focus, else the first system).
+    focus: str | None = None
+    # Also fit the Laplace logistic GLMM for each 2AFC comparison (slower; conditional scale).
+    glmm: bool = False
+    # qc_decisions.csv from collect/approve/reject: what was refused pay stays out.
+    decisions: Path | None = None
+    # evaluate's objective_clips.csv: adds the human-vs-machine table.
+    objective: Path | None = None
 
 
 @dataclass
@@ -57,11 +63,20 @@ def build_report(raw: pd.DataFrame, source: str, study: StudyInfo | None = None,
 
     df, design_table = for_report(df, study.path if study else None)
     banner = SIMULATED_BANNER if df["simulated"].astype(bool).any() else None
-    qc = apply_qc(df, options.rules)
+    paid = None
+    if options.decisions is not None:
+        from mturk.qc import read_decisions
+
+        paid, _ = read_decisions(options.decisions)
+    qc = apply_qc(df, options.rules, _mturk_study(study), paid)
     if qc.kept.empty:
         reasons = "; ".join(f"{e.rule}: {e.votes}" for e in qc.exclusions) or "only gold/catch trials"
         raise UserError(f"{source}: no main-trial vote left after QC ({reasons})")
-    order = system_order(qc.kept, study, options.real_system)
+    focus = options.focus or (study.focus if study else None)
+    if options.focus and not ((qc.kept["left_system"] == options.focus).any()
+                              or (qc.kept["right_system"] == options.focus).any()):
+        raise UserError(f"--focus: no kept vote involves system {options.focus!r}")
+    order = system_order(qc.kept, study, options.real_system, focus)
     expected = aggregate.expected_votes(df, study.votes_per_item if study else None)
     mv = options.rules.min_votes_per_item
 
@@ -79,16 +94,35 @@ def build_report(raw: pd.DataFrame, source: str, study: StudyInfo | None = None,
         out.insert(0, report_table(screened))
     if len(pv):
         out.append(tables.preference_table(pv, aggregate.pair_items(pv), order,
-                                           expected.get("pair", 0), mv, options.mixed_max_votes))
+                                           expected.get("pair", 0), mv, options.mixed_max_votes,
+                                           glmm=options.glmm))
     if len(rv):
         out.append(tables.real_fake_table(rv, aggregate.real_fake_items(rv), order,
-                                          options.real_system, mv))
+                                          options.real_system, mv, options.mixed_max_votes))
     if len(mos):
         out += list(tables.mos_tables(mos, aggregate.mos_items(mos), order,
                                       options.mixed_max_votes))
     out.append(tables.agreement_table(pv, rv, mos))
+    if options.objective is not None:
+        from regnet.report.objective import load_objective, objective_table
+
+        obj, metrics = load_objective(options.objective)
+        out.append(objective_table(qc.kept, obj, metrics))
     out.append(tables.rater_table(df, qc, pv, rv))
     return Report(options.title, source, banner, options.rules, options.command, out, qc, order)
+
+
+def _mturk_study(study: StudyInfo | None):
+    """The typed study (trials of each HIT: unanswered ones count in QC) when the folder is a
+    regnet-bench study; None otherwise."""
+    if study is None:
+        return None
+    try:
+        from mturk.study import load_study
+
+        return load_study(study.path)
+    except (UserError, OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def write_report(report: Report, out_dir: str | Path, with_plots: bool = True) -> list[Path]:

@@ -34,6 +34,9 @@ class StudyInfo:
     real_system: str | None = None
     trials_per_hit: int | None = None
     trials: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    # The system the study is about: study.json "focus", else the first --clips of build-study
+    # that is not the real sound. Table I says "<focus> preferred over <other>".
+    focus: str | None = None
 
 
 def load_study(study_dir: str | Path | None) -> StudyInfo | None:
@@ -71,9 +74,13 @@ def load_study(study_dir: str | Path | None) -> StudyInfo | None:
         trials = pd.read_csv(tc, dtype=str)
     real = meta.get("real_system")
     tph = meta.get("trials_per_hit")
-    return StudyInfo(d, systems, int(vpi) if vpi else None, reward,
-                     str(real) if isinstance(real, str) and real else None,
-                     int(tph) if isinstance(tph, (int, float)) and tph > 0 else None, trials)
+    real = str(real) if isinstance(real, str) and real else None
+    focus = meta.get("focus")
+    if not (isinstance(focus, str) and focus):
+        focus = next((s for s in (systems or ()) if s != real), None)
+    return StudyInfo(d, systems, int(vpi) if vpi else None, reward, real,
+                     int(tph) if isinstance(tph, (int, float)) and tph > 0 else None, trials,
+                     focus)
 
 
 def is_batch_csv(path: Path) -> bool:

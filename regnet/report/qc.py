@@ -74,7 +74,8 @@ def apply_qc(df: pd.DataFrame, rules: QCConfig, study=None,
     keep = (rule == "").to_numpy()
     is_check = df["trial_role"].isin(["gold", "catch"]).to_numpy()
     n_check_votes = int((keep & is_check).sum())
-    kept = df[keep & ~is_check].copy()
+    # Only main trials are analysed (practice questions and checks never are).
+    kept = df[keep & (df["trial_role"] == "main").to_numpy()].copy()
     raters = dec.raters.set_index("worker_id")
     counts = kept.groupby("worker_id").size()
     raters["n_votes_kept"] = counts.reindex(raters.index).fillna(0).astype(int)

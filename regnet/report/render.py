@@ -38,7 +38,7 @@ def table_markdown(t: Table) -> str:
     d = t.display
     lines = [f"### {t.title}", ""]
     if d.empty:
-        lines.append("_No votes of this kind._")
+        lines.append(f"_{t.empty}_")
     else:
         lines.append("| " + " | ".join(_md_cell(c) for c in d.columns) + " |")
         lines.append("|" + "|".join("---" for _ in d.columns) + "|")
@@ -57,7 +57,7 @@ def table_latex(t: Table, banner: str | None) -> str:
            (f" ({tex_escape(banner)})" if banner else "") + "}",
            f"\\label{{tab:{t.key.replace('_', '-')}}}"]
     if d.empty:
-        out.append("No votes of this kind.")
+        out.append(tex_escape(t.empty))
     else:
         out += [f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
                 " & ".join(tex_escape(c) for c in d.columns) + " \\\\", "\\midrule"]
@@ -132,7 +132,7 @@ def write_html(r: "Report", path: Path) -> Path:
         if r.banner:
             parts.append(f"<p class=\"banner\">{e(r.banner)}</p>")
         if t.display.empty:
-            parts.append("<p><em>No votes of this kind.</em></p>")
+            parts.append(f"<p><em>{e(t.empty)}</em></p>")
         else:
             parts.append("<table><thead><tr>" + "".join(f"<th>{e(str(c))}</th>" for c in
                                                         t.display.columns) + "</tr></thead><tbody>")

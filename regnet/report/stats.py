@@ -259,3 +259,77 @@ def mixed_mos(ratings, systems, raters, items, order: list[str],
         note += " (optimizer did not report convergence: read with care)"
     return MixedMOS(True, note, effects, contrasts, f.var_rater, f.var_item, f.var_resid,
                     f.boundary, f.var_ci)
+
+
+def mos_ci(values, lo_scale: float = 1.0, hi_scale: float = 5.0,
+           alpha: float = 0.05) -> tuple[float, float, float, str]:
+    """Mean of ratings on a bounded scale with an interval that stays on it: (mean, low, high,
+    how). how = "t" (the t interval), "t, cut at the scale" (the t interval intersected with
+    [lo_scale, hi_scale]: the true mean lies on the scale, so the cut interval covers it exactly
+    when the uncut one does), "bounded" (every rating the same, so the t interval has zero width:
+    replaced by the Wilson interval of the rescaled mean, valid for any variable on the scale
+    because its variance is at most p(1-p) on [0, 1]), or "" when there are fewer than two."""
+    x = np.asarray(values, dtype=float)
+    m, lo, hi = t_ci(x, alpha)
+    if len(x) < 2:
+        return m, math.nan, math.nan, ""
+    width = hi_scale - lo_scale
+    if hi - lo <= 1e-12 * width:
+        p = (m - lo_scale) / width
+        wl, wh = _wilson_real(p * len(x), len(x), alpha)
+        return m, lo_scale + width * wl, lo_scale + width * wh, "bounded"
+    if lo < lo_scale or hi > hi_scale:
+        return m, max(lo, lo_scale), min(hi, hi_scale), "t, cut at the scale"
+    return m, lo, hi, "t"
+
+
+def _wilson_real(k: float, n: int, alpha: float) -> tuple[float, float]:
+    """Wilson score interval for a (possibly fractional) number of successes k in n."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = k / n
+    den = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / den
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def spearman_ci(x, y, alpha: float = 0.05) -> tuple[float, float, float, float, int]:
+    """Spearman's ρ with a Fisher-z interval (Bonett & Wright 2000 standard error
+    sqrt((1 + ρ²/2) / (n - 3))): (rho, low, high, p, n)."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    n = len(x)
+    if n < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan, math.nan, math.nan, math.nan, n
+    r = stats.spearmanr(x, y)
+    rho, p = float(r.statistic), float(r.pvalue)
+    z = math.atanh(max(min(rho, 0.999999), -0.999999))
+    se = math.sqrt((1 + rho * rho / 2) / (n - 3))
+    q = stats.norm.ppf(1 - alpha / 2)
+    return rho, math.tanh(z - q * se), math.tanh(z + q * se), p, n
+
+
+def logistic_slope(y, x, groups) -> tuple[float, float, float, float]:
+    """P(y=1) ~ 1 + x by maximum likelihood (statsmodels Logit), standard errors clustered by
+    `groups` (votes on one item are not independent): (slope, low, high, p)."""
+    import warnings
+
+    import statsmodels.api as sm
+
+    y = np.asarray(y, float)
+    x = np.asarray(x, float)
+    if len(y) < 10 or y.min() == y.max() or np.ptp(x) == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    g = pd.factorize(pd.Series(np.asarray(groups)).astype(str))[0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sm.Logit(y, sm.add_constant(x)).fit(disp=0, cov_type="cluster",
+                                                      cov_kwds={"groups": g})
+    except (np.linalg.LinAlgError, ValueError) as e:
+        log.info("logistic fit failed: %s", e)
+        return math.nan, math.nan, math.nan, math.nan
+    b, se = float(res.params[1]), float(res.bse[1])
+    return b, b - Z95 * se, b + Z95 * se, float(res.pvalues[1])

@@ -87,6 +87,25 @@ def validate(df: pd.DataFrame, name: str, study: StudyInfo | None = None) -> pd.
     if bad.any():
         raise UserError(f"{name}: MOS rating outside 1-5 in {int(bad.sum())} row(s): "
                         f"{_examples(df.loc[bad, 'answer'])}")
+    # The votes table also carries `rating`: honoured where the answer is blank, and checked
+    # against the answer where both are given (a 6 or "abc" next to a valid answer is an error,
+    # never silently ignored).
+    given = df["rating"].astype("string").str.strip().replace("", pd.NA) if "rating" in df \
+        else pd.Series(pd.NA, index=df.index, dtype="string")
+    gnum = pd.to_numeric(given, errors="coerce")
+    bad = mos & given.notna() & ~gnum.isin([1, 2, 3, 4, 5])
+    if bad.any():
+        raise UserError(f"{name}: rating column outside 1-5 in {int(bad.sum())} MOS row(s): "
+                        f"{_examples(given[bad])}")
+    clash = mos & answered & given.notna() & (gnum != rating)
+    if clash.any():
+        raise UserError(f"{name}: rating disagrees with answer in {int(clash.sum())} MOS row(s) "
+                        f"(e.g. trial {df.loc[clash, 'trial_id'].iloc[0]}: rating "
+                        f"{given[clash].iloc[0]!r}, answer {df.loc[clash, 'answer'].iloc[0]!r})")
+    fill = mos & ~answered & given.notna()
+    if fill.any():
+        df.loc[fill, "answer"] = gnum[fill].astype(int).astype(str)
+        rating = rating.where(~fill, gnum)
     df["rating"] = rating.astype(float)
 
     # Systems are needed only where a vote is analysed (main trials); catch trials may be blank.
@@ -123,13 +142,19 @@ def validate(df: pd.DataFrame, name: str, study: StudyInfo | None = None) -> pd.
     return df
 
 
-def system_order(df: pd.DataFrame, study: StudyInfo | None, real_system: str) -> list[str]:
-    """The study's order when known, else alphabetical with the real sound last (it is the
-    ceiling every table compares against)."""
+def system_order(df: pd.DataFrame, study: StudyInfo | None, real_system: str,
+                 focus: str | None = None) -> list[str]:
+    """The focus system first (so every comparison reads "<focus> preferred over <other>"), then
+    the study's order when known, else alphabetical with the real sound last (it is the ceiling
+    every table compares against)."""
     main = df["trial_role"] == "main"
     seen = set(df.loc[main, "left_system"].dropna()) | set(
         df.loc[main & (df["kind"] == "pair"), "right_system"].dropna())
     if study is not None and study.systems:
-        return [s for s in study.systems if s in seen]
-    return sorted(seen, key=lambda s: (s == real_system, s))
+        order = [s for s in study.systems if s in seen] + sorted(seen - set(study.systems))
+    else:
+        order = sorted(seen, key=lambda s: (s == real_system, s))
+    if focus is not None and focus in order:
+        order = [focus] + [s for s in order if s != focus]
+    return order
 
