@@ -82,6 +82,7 @@ STRING_LIMITS: dict[str, tuple[int, int]] = {
     "RequesterFeedback": (0, 1024), "Subject": (1, 200), "MessageText": (1, 4096),
     # Ours: an AnswerKey is a document like Question (64 KB); ids and upload names fit their columns.
     "AnswerKey": (1, 65535), "QualificationRequestId": (1, 64), "QuestionIdentifier": (1, 255),
+    "Query": (0, 1000),  # a search text (SQLite refuses LIKE patterns over 50,000 bytes)
 }
 INTEGER_LIMITS: dict[str, tuple[int, int]] = {
     "MaxAssignments": (1, 1_000_000), "NumberOfAdditionalAssignments": (1, 1_000_000),
@@ -129,10 +130,12 @@ def _check(shape, value: Any, path: str) -> None:
             if value.get(req) is None:
                 raise ApiError(f"Value null at '{_join(path, req)}' failed to satisfy constraint: "
                                "Member must not be null")
-        for k, v in value.items():
+        for k, v in list(value.items()):
             if k not in shape.members:
                 raise ApiError(f"{where}: unknown member '{shown(k)}'.")
-            if v is not None:
+            if v is None:
+                del value[k]  # JSON null is an absent member (as AWS reads it), never a stored NULL
+            else:
                 _check(shape.members[k], v, _join(path, k))
     elif t == "list":
         if not isinstance(value, list):
