@@ -189,3 +189,67 @@ def test_hit_page_in_headless_chromium(study, chromium_path):
             browser.close()
     finally:
         server.shutdown()
+
+
+def _anchors(text: str) -> dict[str, str]:
+    """{"1": what a 1 means, "5": what a 5 means} as a piece of page text states them."""
+    import re
+
+    return {n: m.strip().rstrip(".") for n, m in re.findall(r"(?:^|[\s(;,])([15])\s*[:=]\s*([^;,)]+)", text)}
+
+
+def test_mos_scale_has_one_direction_and_one_wording(study):
+    """Instructions, questions, reference captions and the report's labels say the same thing."""
+    hit = _hit(study, "mos")
+    doc = html5lib.parse(render_hit(study, hit, "m"), namespaceHTMLElements=False)
+    dts = doc.findall(".//section[@class='instructions']//dt")
+    dds = doc.findall(".//section[@class='instructions']//dd")
+    instructions = {"".join(dt.itertext()).strip(): "".join(dd.itertext()) for dt, dd in zip(dts, dds)}
+    prompts = {}
+    for f in doc.findall(".//fieldset[@class='trial']"):
+        prompts.setdefault(f.get("data-question"), "".join(f.find(".//p[@class='prompt']").itertext()))
+    assert prompts
+    names = {"missing": "Sound missing", "redundant": "Sound redundant", "mismatched": "Sound mismatched"}
+    for q, prompt in prompts.items():
+        said = _anchors(instructions[names[q]])
+        assert set(said) == {"1", "5"} and said == _anchors(prompt), (q, said, _anchors(prompt))
+    # One place holds the wording; the report's labels come from it too.
+    from mturk.study import MOS_CRITERIA, mos_label
+
+    for q, prompt in prompts.items():
+        c = MOS_CRITERIA[q]
+        assert _anchors(prompt) == {"1": c.worst, "5": c.best} and c.anchors in mos_label(q)
+    captions = ["".join(x.itertext()) for x in doc.findall(".//section[@class='references']//figcaption")]
+    assert captions[0].startswith("Scores 1") and captions[1].startswith("Scores 5")
+    labels = [v for _, v in __import__("mturk.render", fromlist=["ANSWERS"]).ANSWERS["mos"]]
+    assert labels[0].startswith("1 (bad") and labels[-1].startswith("5 (excellent")
+
+
+def test_every_page_opens_with_a_practice_question_that_never_becomes_a_vote(study):
+    from mturk.answers import AssignmentInfo, vote_rows
+
+    trials = study.trial_index()
+    for hit in study.hits:
+        p = trials[hit.practice_id]
+        assert p.role == "practice" and p.kind == hit.kind and p.truth and p.hit == hit.local_id
+        assert p.trial_id not in hit.trial_ids and p.check in ("other_class", "silent")
+        doc = html5lib.parse(render_hit(study, hit, "m"), namespaceHTMLElements=False)
+        first = doc.findall(".//fieldset")[0]
+        assert first.get("class") == "practice" and first.get("data-truth") == p.truth
+        assert {i.get("name") for i in first.findall(".//input[@type='radio']")} == {f"practice__{p.trial_id}"}
+        assert first.find(".//p[@class='feedback']").get("data-explain")
+        # A submitted page: the practice answer is carried but yields no vote row.
+        answers = {f"practice__{p.trial_id}": p.truth, **{t: "left" for t in hit.trial_ids}}
+        rows = vote_rows(AssignmentInfo("pilot", "H", "A", "W"), answers, trials)
+        assert {r["trial_id"] for r in rows} == set(hit.trial_ids)
+    import pandas as pd
+
+    df = pd.read_csv(study.directory / "trials.csv", dtype=str, keep_default_na=False)
+    assert (df.role == "practice").sum() == len(study.hits)
+
+
+def test_no_practice_option(tmp_path):
+    clips = make_manifests(tmp_path / "clips", n_videos=4)
+    s = build_small_study(clips, tmp_path / "s", protocols=("pair",), questions=("missing",), practice=False)
+    assert all(h.practice_id == "" for h in s.hits) and not any(t.role == "practice" for t in s.trials)
+    assert 'class="practice"' not in render_hit(s, s.hits[0], "m")
