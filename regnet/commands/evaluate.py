@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embedding", action="append", default=[], metavar="[NAME=]PATH",
                    help="repeatable. NAME=PATH: a released embedder's weight file, NAME one of "
                    "panns-cnn14 (Cnn14_mAP=0.431.pth or Cnn14_16k_mAP=0.438.pth: FD, KL, IS) or "
-                   "vggish (vggish-10086976.pth: FD); a plain PATH: a fit-embedder file (FD, KL). "
+                   "vggish (vggish-10086976.pth: FD) or passt (passt-s-f128-p16-s10-ap.476-swa.pt: "
+                   "FD, KL, IS); a plain PATH: a fit-embedder file (FD, KL). "
                    "Nothing is downloaded; skipped without it")
     p.add_argument("--vggish-pca", metavar="PATH",
                    help="VGGish PCA parameters (vggish_pca_params-970ea276.pth) to apply torchvggish's "

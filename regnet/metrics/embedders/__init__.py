@@ -8,6 +8,8 @@ the released file's key layout (one file per model), so the real file loads with
   from the file's STFT kernel size. Gives a 2048-d embedding and 527 AudioSet logits per clip.
 - ``vggish`` (`regnet.metrics.embedders.vggish`): VGGish, torchvggish's ``vggish-10086976.pth``
   (16 kHz, one 128-d embedding per 0.96 s frame), optionally with ``vggish_pca_params-970ea276.pth``.
+- ``passt`` (`regnet.metrics.embedders.passt`): PaSST-S, ``passt-s-f128-p16-s10-ap.476-swa.pt``
+  (32 kHz): a 768-d embedding and 527 AudioSet logits per clip.
 
 `load_released` checks the file against the architecture first and names the first missing,
 unexpected or wrong-shaped tensor in a one-line `UserError`.
@@ -115,12 +117,12 @@ def check_state_dict(path: Path, model, state: dict, optional_suffixes: tuple[st
 # name -> loader(path, **options) -> ReleasedEmbedder; filled lazily so importing this package
 # does not import torch.
 def _loaders() -> dict[str, Callable[..., ReleasedEmbedder]]:
-    from regnet.metrics.embedders import panns, vggish
+    from regnet.metrics.embedders import panns, passt, vggish
 
-    return {"panns-cnn14": panns.load, "vggish": vggish.load}
+    return {"panns-cnn14": panns.load, "vggish": vggish.load, "passt": passt.load}
 
 
-EMBEDDER_NAMES = ("panns-cnn14", "vggish")
+EMBEDDER_NAMES = ("panns-cnn14", "vggish", "passt")
 
 
 @dataclass(frozen=True)
