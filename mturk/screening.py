@@ -562,14 +562,21 @@ def _hidden_fields(page: str) -> dict[str, str]:
 
 
 def take_test(http, base_url: str, worker_id: str, type_id: str, answers: dict[str, str],
-              timeout: float = 30) -> None:
-    """Sign in as ``worker_id`` on our server, open the test page (its hidden fields carry the CSRF
-    token) and post ``answers``, as the test page's form does. UserError when the server refuses."""
+              timeout: float = 30, sign_in_url: str | None = None) -> None:
+    """Sign in as ``worker_id`` on our server (by its personal link when the server wants signed
+    links), open the test page (its hidden fields carry the CSRF token) and post ``answers``, as
+    the test page's form does. UserError when the server refuses."""
     import requests
 
     base = base_url.rstrip("/") + "/"
     try:
-        r = http.get(base + "worker", params={"workerId": worker_id}, timeout=timeout)
+        if sign_in_url:
+            r = http.get(sign_in_url, timeout=timeout)
+        else:
+            r = http.get(base + "worker", params={"workerId": worker_id}, timeout=timeout)
+        if r.status_code >= 400:
+            raise UserError(f"--endpoint-url: signing in as {worker_id} answered {r.status_code}: "
+                            f"{r.text[:120].strip()}")
         r = http.get(base + "worker/qualification", params={"typeId": type_id}, timeout=timeout)
         if r.status_code != 200:
             raise UserError(f"screening test {type_id}: {r.status_code} {r.text[:120].strip()}")
@@ -582,7 +589,7 @@ def take_test(http, base_url: str, worker_id: str, type_id: str, answers: dict[s
 
 
 def prepare_bots(endpoint_url: str, study, worker_ids: list[str], loudspeaker: set[str] = frozenset(),
-                 session_factory=None) -> Callable:
+                 session_factory=None, links: dict[str, str] | None = None) -> Callable:
     """A session factory for `regnet.simulate.client.run_bots`: each session has already taken the
     study's screening test as its bot (over headphones, or over loudspeakers for the ids in
     ``loudspeaker``, who then fail the check). Without a screening test on this endpoint the
@@ -604,7 +611,7 @@ def prepare_bots(endpoint_url: str, study, worker_ids: list[str], loudspeaker: s
         http = make()
         if qid:
             answers = simulated_answers(s, Path(study.directory) / "media", headphones=w not in loudspeaker)
-            take_test(http, endpoint_url, w, qid, answers)
+            take_test(http, endpoint_url, w, qid, answers, sign_in_url=(links or {}).get(w))
             log.info("%s took the screening test (%s)", w, "loudspeakers" if w in loudspeaker else "headphones")
         sessions.append(http)
     it = iter(sessions)

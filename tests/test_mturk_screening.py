@@ -225,3 +225,29 @@ def test_mturk_needs_absolute_media_urls_for_the_test():
         sc.check_media_base("/media", "sandbox")
     sc.check_media_base("https://bucket.s3.amazonaws.com/x", "sandbox")
     sc.check_media_base("/media", "custom")
+
+
+def test_bots_take_the_test_by_their_signed_link(sqlite_url, built):  # noqa: F811
+    from eval_server.config import ServerConfig
+    from eval_server.identity import sign_in_link
+    from eval_server.server import prepare
+    from regnet.errors import UserError
+
+    d, s = built
+    srv = start_inprocess(sqlite_url, media_dirs=(d / "media",), threads=4, require_signed_links=True)
+    try:
+        secret = prepare(ServerConfig(db_url=srv.db_url))[0].secret_key
+        client = srv.client()
+        qid = client.create_qualification_type(
+            Name="hc", Description="headphone check", QualificationTypeStatus="Active",
+            Test=sc.question_form(s, "/media"), AnswerKey=sc.answer_key(s),
+            TestDurationInSeconds=600)["QualificationType"]["QualificationTypeId"]
+        answers = sc.simulated_answers(s, d / "media")
+        with pytest.raises(UserError, match="signing in as SIM-0-0"):
+            sc.take_test(requests.Session(), srv.url, "SIM-0-0", qid, answers)
+        sc.take_test(requests.Session(), srv.url, "SIM-0-0", qid, answers,
+                     sign_in_url=sign_in_link(srv.url, secret, "SIM-0-0"))
+        q = client.get_qualification_score(QualificationTypeId=qid, WorkerId="SIM-0-0")["Qualification"]
+        assert q["IntegerValue"] == s.required_value + 1  # consent + 6 of 6
+    finally:
+        srv.close()

@@ -93,13 +93,14 @@ def run(args: argparse.Namespace) -> int:
     if args.loudspeaker_raters < 0:
         raise UserError(f"--loudspeaker-raters: {args.loudspeaker_raters} must be 0 or more")
     bots = [worker_id(args.seed, k) for k in range(args.n)]
-    factory = screening.prepare_bots(args.endpoint_url, study, bots)
+    links = _read_links(args.links) if args.links else None
+    factory = screening.prepare_bots(args.endpoint_url, study, bots, links=links)
     results = run_bots(args.endpoint_url, trials, MetricTable(per_clip), args.n, args.seed, params,
                        clip_seconds=clip_seconds, max_hits=args.max_hits, session_factory=factory,
-                       links=_read_links(args.links) if args.links else None)
+                       links=links)
     speakers = [f"SIM-{args.seed}-L{k}" for k in range(args.loudspeaker_raters)]
     if speakers:
-        screening.prepare_bots(args.endpoint_url, study, speakers, loudspeaker=set(speakers))
+        screening.prepare_bots(args.endpoint_url, study, speakers, loudspeaker=set(speakers), links=links)
         print(f"{len(speakers)} loudspeaker bot(s) took the screening test: {', '.join(speakers)}")
     for r in results:
         print(f"{r.worker_id}\t{len(r.submitted)} HITs\t{r.answers} answers\t{len(r.skipped)} skipped")
