@@ -188,3 +188,23 @@ def test_simulated_raters_walk_every_page(sqlite_url):  # noqa: F811
         assert sorted(bot.available_hits()) == sorted(hits)
     finally:
         srv.close()
+
+
+def test_done_page_offers_the_next_hit_of_the_group(sqlite_url):  # noqa: F811
+    """After a submit the "Next HIT" button is accept-next on a group (not the first HIT of a list that
+    every rater shares), or the rater's own open assignment."""
+    srv = start_inprocess(sqlite_url)
+    try:
+        group, _ = _group(srv.client(), 3)
+        r = Rater(srv.url, "DONE1")
+        a = _location(r.accept_next(group))
+        assert r.s.post(f"{srv.url}/mturk/externalSubmit", data={"assignmentId": a["assignmentId"], "answer": "x"}
+                        ).status_code == 200
+        page = r.s.get(f"{srv.url}/worker/done", params={"assignmentId": a["assignmentId"]}).text
+        form = re.search(r'<form[^>]*action="/worker/accept-next\?hitTypeId=' + group + r'"[^>]*>', page)
+        assert form and 'method="post"' in form.group(0) and 'id="next"' in page
+        held = _location(r.accept_next(group))
+        page = r.s.get(f"{srv.url}/worker/done").text
+        assert f'assignmentId={held["assignmentId"]}' in page and "accept-next" not in page
+    finally:
+        srv.close()
