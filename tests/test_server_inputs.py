@@ -255,7 +255,8 @@ def test_exports_neutralise_formulas_and_uploads_download_safely(server):
                 "a5": "@SUM(1+1)", "a6": "\t=1", "a7": "'=1", "a8": "plain", "a9": "1.5"}
     s, aid = take(server.url, hit, "@SUM")
     r = s.post(f"{server.url}/mturk/externalSubmit", data={"assignmentId": aid, **formulas},
-               files={"recording": ('x".html', b"<script>alert(1)</script>", "text/html")}, timeout=30)
+               files={"recording": ('x".html', b"<script>alert(1)</script>", "text/html"),
+                      "take2": ("a\x00b.wav", b"RIFF....WAVE", "audio/wav")}, timeout=30)
     assert r.status_code == 200, r.text
     export = requests.get(f"{server.url}/admin/export.csv", params={"token": server.admin_token}, timeout=30)
     table = pd.read_csv(io.StringIO(export.text), dtype=str, keep_default_na=False)
@@ -275,6 +276,12 @@ def test_exports_neutralise_formulas_and_uploads_download_safely(server):
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     disp = got.headers["Content-Disposition"]
     assert disp.startswith("attachment;") and disp.count('"') == 2 and "filename*=UTF-8''x%22.html" in disp
+    # A name with NUL (PostgreSQL refuses NUL in text): the answer keeps it, the download a safe one.
+    (a,) = c.list_assignments_for_hit(HITId=hit)["Assignments"]
+    assert xml_answers.parse(a["Answer"])["take2"] == "a\x00b.wav"
+    got = requests.get(c.get_file_upload_url(AssignmentId=aid, QuestionIdentifier="take2")["FileUploadURL"], timeout=30)
+    assert got.content == b"RIFF....WAVE" and got.headers["Content-Type"] == "audio/wav"
+    assert "\r" not in got.headers["Content-Disposition"] and 'filename="a_b.wav"' in got.headers["Content-Disposition"]
 
 
 def test_integrity_error_that_is_not_a_race_is_a_400(server, monkeypatch):
