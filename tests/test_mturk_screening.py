@@ -160,6 +160,12 @@ def test_build_study_writes_the_screening(clips, tmp_path, capsys):
     assert s.enabled and s.headphone_check and len(s.trials) == 6 and s.consent.startswith("Our lab's consent.")
     assert all((tmp_path / "a" / "media" / m).is_file() for m in s.media_names)
     assert "headphone check (6 trials, 5 to pass)" in capsys.readouterr().out
+    # A dry run against MTurk checks the test too: its sounds need absolute URLs there.
+    dry = ["publish-hits", "--study", str(tmp_path / "a"), "--sandbox", "--dry-run"]
+    assert main(dry + ["--media-base-url", "/media"]) == 2
+    assert "--media-base-url: '/media': MTurk's qualification test needs absolute" in capsys.readouterr().err
+    assert main(dry + ["--media-base-url", "https://media.example/m"]) == 0
+    assert "screening test (value >= 15)" in capsys.readouterr().out
     s = sc.Screening.from_dict(build(clips, tmp_path / "b", "--no-headphone-check")["screening"])
     assert s.enabled and not s.headphone_check and not s.trials and s.required_value == sc.CONSENT_SCORE
     assert build(clips, tmp_path / "c", "--no-screening")["screening"] == {}
