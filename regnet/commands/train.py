@@ -1,5 +1,6 @@
-"""Verbs ``train`` (RegNet on a manifest + feature cache) and ``ablate`` (the paper's Tables III/VIII
-on the synthetic gauss set)."""
+"""Verbs ``train`` (RegNet on a manifest + feature cache), ``ablate`` (the paper's Tables III, V-VIII
+on the synthetic gauss set), ``ablate-study`` (the variants' clips and a study for Tables IV and
+VIII's MOS) and ``baseline`` (the §V-E baseline's clips)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(a)
     a.set_defaults(func=run_ablate)
 
+    s = sub.add_parser("ablate-study", help="the ablation variants' clips and a study (Tables IV, VIII MOS)",
+                       description="Generate the test-split clips of every variant `ablate` trained "
+                       "(RUNS/<variant>/seed<N>/last.pt; system = variant name), package the real sound, "
+                       "optionally the §V-E baseline, and build one study over them (real_fake: Table IV, "
+                       "woREG vs RegNet; mos: Table VIII's MOS per variant). Then publish-hits, collect, report.")
+    s.add_argument("--runs", default="runs/ablation", help="the ablate --out folder (default runs/ablation)")
+    s.add_argument("--data", required=True, help="the synthetic set the ablation trained on")
+    s.add_argument("--features", help="its feature cache (default DATA/features)")
+    s.add_argument("--out", required=True, help="folder for OUT/clips/<system> and OUT/study")
+    s.add_argument("--variants", help="comma-separated subset (default every trained variant), e.g. RegNet,woREG")
+    s.add_argument("--seed", type=int, help="which training seed's model (default each variant's first)")
+    s.add_argument("--vocoder", default="griffin-lim", help="'griffin-lim' (default) or a WaveNet checkpoint")
+    s.add_argument("--baseline", action="store_true", help="add the §V-E baseline (regnet-bench baseline) as a system")
+    s.add_argument("--protocols", default="real_fake,mos", help="build-study protocols (default real_fake,mos)")
+    s.add_argument("--study-seed", type=int, default=0, help="build-study --seed")
+    s.add_argument("build_args", nargs=argparse.REMAINDER, metavar="-- BUILD_STUDY_ARGS",
+                   help="after --, options passed on to build-study (e.g. -- --trials-per-hit 3 --allow-silent)")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=run_ablate_study)
+
+    b = sub.add_parser("baseline", help="the paper's simple baseline (§V-E): the class's sound at each visual event",
+                       description="For every video of a split: detect visual events from the motion energy "
+                       "of the picture and paste the class's sound (cut from its training clips at their "
+                       "strongest onset) at each; written as clips.csv like import-clips, so evaluate and "
+                       "build-study take it as any other system.")
+    b.add_argument("--manifest", required=True, help="dataset manifest.csv (train split: the class sounds)")
+    b.add_argument("--out", required=True, help="output folder (clips/, wav/, clips.csv)")
+    b.add_argument("--split", default="test", help="videos to make clips for (default test)")
+    b.add_argument("--system", default="baseline", help="system name in clips.csv (default baseline)")
+    add_config_args(b)
+    b.set_defaults(func=run_baseline_verb)
+
 
 def run_train(args: argparse.Namespace) -> int:
     from regnet.train.run import train_runs
@@ -71,6 +104,30 @@ def run_ablate(args: argparse.Namespace) -> int:
                           else None, device=resolve_device(args.device),
                           command=_ablate_command(args))
     print(report)
+    return 0
+
+
+def run_ablate_study(args: argparse.Namespace) -> int:
+    from regnet.train.ablation_study import build_ablation_study
+
+    res = build_ablation_study(args.runs, args.data, args.out, features=args.features,
+                               variants=args.variants.split(",") if args.variants else None, seed=args.seed,
+                               vocoder=args.vocoder, baseline=args.baseline, protocols=args.protocols,
+                               study_seed=args.study_seed, device=resolve_device(args.device),
+                               extra_args=[a for a in args.build_args if a != "--"])
+    for system, csv in res.clips.items():
+        print(f"{system}: {csv}")
+    print(res.study_dir)
+    return 0
+
+
+def run_baseline_verb(args: argparse.Namespace) -> int:
+    from regnet.generation.baseline import run_baseline
+
+    report = run_baseline(args.manifest, args.out, config_from_args(args).data, split=args.split, system=args.system)
+    for vid, why in report.failed:
+        print(f"skipped {vid}: {why}")
+    print(report.clips_csv)
     return 0
 
 
