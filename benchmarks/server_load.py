@@ -356,6 +356,9 @@ def main() -> None:
     ap.add_argument("--max-per-rater", type=int, default=400, help="most page loads per rater and level")
     ap.add_argument("--threads", type=int, default=16, help="server threads per process")
     ap.add_argument("--pg-processes", type=int, default=2, help="server processes on PostgreSQL")
+    ap.add_argument("--sqlite-processes", type=int, default=1,
+                    help="server processes on SQLite (more than 1: writers of different processes meet at "
+                         "SQLite's file lock and its busy handler)")
     ap.add_argument("--client-processes", type=int, default=min(4, os.cpu_count() or 1))
     args = ap.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
@@ -376,7 +379,7 @@ def main() -> None:
             continue
         if b == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
-                results[b] = run_backend("sqlite", os.path.join(tmp, "bench.sqlite"), 1, args)
+                results[b] = run_backend("sqlite", os.path.join(tmp, "bench.sqlite"), args.sqlite_processes, args)
         else:
             try:
                 with postgres_db() as url:

@@ -224,10 +224,10 @@ def accept_next(db: Database, worker_id: str, at: float, hit_type_id: str | None
         picked: list[str] = []
         try:
             with db.write() as s:
-                if hit_type_id and attempt == 0 and s.get(HITType, hit_type_id) is None:
-                    raise WorkerError(404, f"HIT group {hit_type_id} does not exist")
                 hit_id = _pick(s, worker_id, at, hit_type_id, excluded, postgres)
                 if hit_id is None:
+                    if hit_type_id and s.get(HITType, hit_type_id) is None:
+                        raise WorkerError(404, f"HIT group {hit_type_id} does not exist")
                     break
                 picked.append(s.get(HIT, hit_id).hit_type_id)
                 return _accept_in(s, hit_id, worker_id, at)
@@ -247,6 +247,9 @@ def accept_next(db: Database, worker_id: str, at: float, hit_type_id: str | None
             raise
         except IntegrityError:
             log.debug("accept-next %s: slot taken concurrently (attempt %d)", worker_id, attempt + 1)
+    else:
+        # Every attempt lost a race or met a group this worker may not take.
+        raise refused or WorkerError(503, "the server is busy; try again")
     if refused is not None:
         raise refused
     where = f"in group {hit_type_id} " if hit_type_id else ""
