@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from mturk.votes import VOTE_COLUMNS
+from mturk.votes import VOTE_COLUMNS, write_votes
+from regnet.cli import main
 from regnet.errors import UserError
 from regnet.report.build import ReportOptions, build_report
 from regnet.report.inputs import load_study, load_votes
@@ -136,3 +137,139 @@ def test_wrong_database_is_one_line(tmp_path):
     with pytest.raises(UserError, match="not a readable regnet-bench server database") as e:
         load_votes(db_url=f"sqlite:///{tmp_path / 'other.sqlite'}")
     assert "\n" not in str(e.value)
+
+
+def _asg(worker, aid, n_main, checks, played=None, blank=None, start=0):
+    """One assignment: n_main pair votes and (trial_id, role, truth, answer) checks."""
+    rows = []
+    for k in range(n_main):
+        rows.append(dict(trial_id=f"t{start + k}", kind="pair", question="missing",
+                         left_system="regnet", right_system="vs", answer="left",
+                         worker_id=worker, assignment_id=aid, hit_id="H" + aid,
+                         work_time_s=300.0, trial_role="main", played_to_end=True))
+    for tid, role, truth, ans in checks:
+        rows.append(dict(trial_id=tid, kind="pair", question="mismatched", left_system="x",
+                         right_system="y", truth=truth, answer=ans, worker_id=worker,
+                         assignment_id=aid, hit_id="H" + aid, work_time_s=300.0, trial_role=role,
+                         played_to_end=True))
+    for k in played or ():
+        rows[k]["played_to_end"] = False
+    for k in blank or ():
+        rows[k]["answer"] = None
+    return rows
+
+
+def three_disagreements() -> pd.DataFrame:
+    """The ways the two QCs once disagreed: `reject` refused each of A1, B1, C1 and D1, and the
+    tables kept their main votes (the report looked at a rater's share over every check, and
+    dropped single votes where reject refused the whole assignment)."""
+    ok = [("c_ok%d" % k, "catch", "left", "left") for k in range(3)]
+    rows = []
+    # A: one missed catch in A1 (reject: any); 1 of 8 checks over the rater (report: > 25%).
+    rows += _asg("WA", "A1", 5, [("cA1", "catch", "left", "right")] + ok, start=0)
+    rows += _asg("WA", "A2", 5, [("cA2_%d" % k, "catch", "left", "left") for k in range(4)], start=5)
+    # B: one answer before playback ended (reject: the assignment; report: that vote).
+    rows += _asg("WB", "B1", 5, ok, played=[2], start=10)
+    # C: one question left blank (reject: the assignment; report: that vote).
+    rows += _asg("WC", "C1", 5, ok, blank=[1], start=15)
+    # D: 2 of 3 gold wrong in D1 (reject: > 50%), 2 of 12 checks over the rater (report: 17%).
+    gold = [("gD%d" % k, "gold", "left", "right" if k < 2 else "left") for k in range(3)]
+    rows += _asg("WD", "D1", 5, gold, start=20)
+    rows += _asg("WD", "D2", 5, [("gD2_%d" % k, "gold", "left", "left") for k in range(9)],
+                 start=25)
+    # A clean assignment, kept by both.
+    rows += _asg("WE", "E1", 5, ok, start=30)
+    return pd.DataFrame(rows).reindex(columns=VOTE_COLUMNS)
+
+
+def test_votes_that_reject_refuses_never_reach_the_tables():
+    from mturk.qc import assess
+
+    df = three_disagreements()
+    refused = {v.assignment_id for v in assess(df) if not v.passed}
+    assert refused == {"A1", "B1", "C1", "D1"}
+    qc = apply_qc(validate(df, "v"), QCRules())
+    assert not set(qc.kept["assignment_id"]) & refused
+    assert set(qc.kept["assignment_id"]) == {"A2", "D2", "E1"}
+    # Two outputs per assignment, one pass: pay and keep with their reasons.
+    d = qc.decisions.assignments.set_index("assignment_id")
+    assert list(d.loc[["A1", "B1", "C1", "D1"], "pay"]) == ["reject"] * 4
+    assert d.loc["B1", "keep_reason"].startswith("rejected for pay: 1 answer(s) given before")
+    assert bool(d.loc["E1", "keep"]) and d.loc["E1", "pay"] == "approve"
+    # keep implies approve for every assignment, whatever the rules.
+    for rules in (QCRules(), QCRules(max_check_fail_rate=0.0), QCRules(max_failed_catch=3),
+                  QCRules(require_played_to_end=False, max_unanswered=2)):
+        q = apply_qc(validate(df, "v"), rules)
+        dd = q.decisions.assignments
+        assert not (dd["keep"].astype(bool) & (dd["pay"] == "reject")).any()
+        refused = {v.assignment_id for v in assess(df, rules) if not v.passed}
+        assert not set(q.kept["assignment_id"]) & refused
+    # A rater over 25% of all checks is left out of the analysis but paid where each
+    # assignment passed (the P.808 split between pay and keep).
+    q = apply_qc(validate(df, "v"), QCRules(max_check_fail_rate=0.05))
+    dd = q.decisions.assignments.set_index("assignment_id")
+    assert dd.loc["A2", "pay"] == "approve" and not bool(dd.loc["A2", "keep"])
+    assert "rater screened" in {e.rule for e in q.exclusions}
+
+
+def test_report_honours_decisions_file_of_approve_reject(tmp_path):
+    """An assignment refused pay by an earlier reject run (recorded in qc_decisions.csv) stays out
+    even when the report is run with rules that would keep it."""
+    from mturk.qc import decide, write_decisions
+
+    df = three_disagreements()
+    write_votes(tmp_path / "votes.csv", df)
+    write_decisions(decide(df), tmp_path / "votes.csv")
+    rep = build_report(df, "v", None, ReportOptions(
+        rules=QCRules(max_failed_catch=5, max_gold_error_rate=1.0, require_played_to_end=False,
+                      max_unanswered=5), decisions=tmp_path / "qc_decisions.csv"))
+    assert set(rep.qc.kept["assignment_id"]) == {"A2", "D2", "E1"}
+    assert "rejected" in set(rep.table("table_qc").data["rule"])
+    # The CLI finds the file beside the votes and takes its rules.
+    out = tmp_path / "res"
+    assert main(["report", "--votes", str(tmp_path / "votes.csv"), "--out", str(out),
+                 "--no-plots"]) == 0
+    qct = pd.read_csv(out / "table_qc.csv")
+    assert {"failed checks", "playback", "no answer"} <= set(qct["rule"])
+
+
+def test_is_gold_without_trial_role_is_a_check_not_a_main_vote(tmp_path):
+    """A votes file with the design's is_gold column but no trial_role: gold rows once became
+    main votes (a "check vs real" row in Table I, no rater screened)."""
+    df = votes()
+    gold = df["trial_role"] == "gold"
+    df.loc[gold, "left_system"], df.loc[gold, "right_system"] = "check", "real"
+    df["is_gold"] = gold
+    path = tmp_path / "votes.csv"
+    df.drop(columns=["trial_role"]).to_csv(path, index=False)
+    raw, src = load_votes(path)
+    assert list(raw.loc[raw["is_gold"], "trial_role"].unique()) == ["gold"]
+    rep = build_report(raw, src)
+    t1 = rep.table("table1_preference").data
+    assert set(t1["system_a"]) | set(t1["system_b"]) == {"regnet", "vs"}
+    assert rep.qc.n_check_votes == 1
+
+
+@pytest.mark.parametrize("rating, answer, message", [
+    ("6", "3", "rating column outside 1-5"),
+    ("abc", "3", "rating column outside 1-5"),
+    ("4", "3", "rating disagrees with answer"),
+])
+def test_rating_column_is_validated(tmp_path, rating, answer, message):
+    df = pd.DataFrame([dict(trial_id=f"m{k}", kind="mos", question="missing", left_system="regnet",
+                            answer=answer if k == 0 else "2", rating=rating if k == 0 else "2",
+                            worker_id="W1", assignment_id="A1", work_time_s=60.0,
+                            trial_role="main", played_to_end=True) for k in range(3)])
+    path = tmp_path / "votes.csv"
+    df.reindex(columns=VOTE_COLUMNS).to_csv(path, index=False)
+    raw, src = load_votes(path)
+    with pytest.raises(UserError, match=message) as e:
+        validate(raw, src)
+    assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_rating_column_honoured_where_the_answer_is_blank():
+    df = pd.DataFrame([dict(trial_id="m1", kind="mos", question="missing", left_system="regnet",
+                            answer=None, rating=4.0, worker_id="W1", assignment_id="A1")])
+    v = validate(df.reindex(columns=VOTE_COLUMNS).assign(trial_role="main"), "v")
+    assert v["answer"].iloc[0] == "4" and v["rating"].iloc[0] == 4.0
