@@ -83,7 +83,7 @@ def train_deviations(cfg: Config) -> list[str]:
     out = []
     if t.loss_form != p.loss_form:
         out.append(f"loss_form '{t.loss_form}' (authors' runs: '{p.loss_form}')")
-    if not getattr(t, "adversarial", True):
+    if not t.adversarial:
         out.append("no adversarial loss (woGAN)")
     return out
 
@@ -93,13 +93,17 @@ def vocoder_deviations(vocoder: str | None, vcfg: VocoderConfig | None = None) -
         return []
     if str(vocoder).startswith("griffin-lim"):
         return ["Griffin-Lim vocoder (paper: WaveNet)"]
+    out = []
     if vcfg is not None:
         p = PAPER.vocoder
         sizes = [k for k in _WAVENET_SIZES if getattr(vcfg, k) != getattr(p, k)]
         if sizes:
-            return ["WaveNet sizes differ from the paper's (" +
-                    ", ".join(f"{k} {getattr(vcfg, k)}" for k in sizes) + ")"]
-    return []
+            out.append("WaveNet sizes differ from the paper's (" +
+                       ", ".join(f"{k} {getattr(vcfg, k)}" for k in sizes) + ")")
+        if vcfg.skip_rule != "r9y9-2092a64":
+            # The authors' vocoders come from r9y9 at 2092a64 (regnet.vocoder.wavenet).
+            out.append(f"WaveNet skip rule '{vcfg.skip_rule}' (the authors': r9y9-2092a64)")
+    return out
 
 
 def paper_deviations(cfg: Config, vocoder: str | None = None, vocoder_cfg: VocoderConfig | None = None,

@@ -18,7 +18,12 @@ from regnet.train.checkpoint import save_checkpoint
 def test_the_paper_config_with_a_paper_wavenet_has_no_deviation():
     cfg = Config()
     cfg.data.backbone, cfg.data.backbone_weights, cfg.data.flow_method = "bninception", "bn.pth", "tvl1"
+    cfg.vocoder.skip_rule = "r9y9-2092a64"  # as import-checkpoint records the authors' vocoders
     assert paper_deviations(cfg, "wavenet:x.pt", cfg.vocoder) == []
+    cfg.vocoder.skip_rule = "sum-sqrt"
+    assert paper_deviations(cfg, "wavenet:x.pt", cfg.vocoder) == ["WaveNet skip rule 'sum-sqrt' (the authors': r9y9-2092a64)"]
+    cfg.train.adversarial = False
+    assert "no adversarial loss (woGAN)" in paper_deviations(cfg)
 
 
 def test_paper_preset_defaults_name_the_backbone_and_the_vocoder():
