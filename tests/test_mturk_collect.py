@@ -259,3 +259,49 @@ def test_qfa_parser_and_qc_rules():
          "truth": "left", "trial_role": "gold", "played_to_end": True}])
     assert assess(votes)[0].passed  # one of two gold wrong: within the default 50%
     assert not assess(votes, QCRules(max_gold_error_rate=0.4))[0].passed
+
+
+def test_collect_writes_the_decisions_reject_and_report_share(study_dir, monkeypatch, capsys, tmp_path):
+    from mturk.qc import read_decisions
+
+    run_collect(study_dir, monkeypatch, capsys)
+    dec, cfg = read_decisions(study_dir / "qc_decisions.csv")
+    assert cfg.max_failed_catch == 0
+    d = dec.set_index("assignment_id")
+    assert list(d.loc[["A1", "A2", "A3"], "pay"]) == ["approve", "reject", "reject"]
+    assert [str(x) for x in d.loc[["A1", "A2", "A3"], "keep"]] == ["True", "False", "False"]
+    use_client(monkeypatch, None)
+    assert main(["reject", "--study", str(study_dir), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert {ln.split()[1] for ln in out.splitlines() if ln.startswith("reject ")} == \
+        set(d.index[d["pay"] == "reject"])
+    res = tmp_path / "res"
+    assert main(["report", "--votes", str(study_dir / "votes.csv"), "--study", str(study_dir),
+                 "--out", str(res), "--no-plots"]) == 0
+    votes = read_votes(study_dir / "votes.csv")
+    qct = pd.read_csv(res / "table_qc.csv")
+    dropped = dict(zip(qct["rule"], qct["assignments"]))
+    assert dropped.get("failed checks") == 1 and dropped.get("playback") == 1
+    main_rows = votes[(votes.trial_role == "main") & (votes.assignment_id == "A1")]
+    assert f"{len(main_rows)} main-trial votes analysed" in (res / "report.md").read_text()
+
+
+def test_blank_batch_answers_are_counted_as_no_answer(study_dir, monkeypatch, capsys, tmp_path):
+    """A blank Answer.<trial> once vanished on the batch-CSV route, and with it the "no answer"
+    QC count; it is a row with an empty answer now, and the assignment is rejected for it."""
+    run_collect(study_dir, monkeypatch, capsys)
+    out = tmp_path / "batch.csv"
+    assert main(["export-batch", "--study", str(study_dir), "--out", str(out)]) == 0
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    study = load_study(study_dir)
+    tid = next(t for t in study.hits[0].trial_ids if study.trial(t).role == "main")
+    df.loc[df.AssignmentId == "A1", f"Answer.{tid}"] = ""
+    df.to_csv(out, index=False)
+    for study_arg in (None, study_dir):
+        votes = votes_from_batch_csv(out, study_arg)
+        row = votes[(votes.assignment_id == "A1") & (votes.trial_id == tid)]
+        assert len(row) == 1 and (row.answer.isna() | (row.answer == "")).all()
+        # Trials of the other HIT (columns of other rows) are not this assignment's blanks.
+        assert set(votes[votes.assignment_id == "A1"].trial_id) == set(study.hits[0].trial_ids)
+        v = {x.assignment_id: x for x in assess(votes, study=load_study(study_dir))}
+        assert not v["A1"].passed and "1 question(s) left unanswered" in v["A1"].reasons
