@@ -38,7 +38,9 @@ def to_safe_csv(df: pd.DataFrame) -> str:
     """The frame as CSV with every text cell and column name neutralised (the frame itself stays raw)."""
     safe = df.map(neutralise_formula) if len(df) else df.copy()
     safe.columns = [neutralise_formula(c) for c in df.columns]
-    return safe.to_csv(index=False)
+    # CRLF rows (RFC 4180): the csv writer then quotes a cell holding a lone CR, which it otherwise
+    # writes bare and every reader (spreadsheets, pandas) takes for the end of the row.
+    return safe.to_csv(index=False, lineterminator="\r\n")
 
 
 def mturk_time(t: float | None) -> str:

@@ -10,6 +10,7 @@ Trial metadata (kind, systems...) comes from the study folder when given, else f
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -38,7 +39,7 @@ def votes_from_batch_csv(path: str | Path, study_dir: str | Path | None = None) 
     if not path.is_file():
         raise UserError(f"{path}: batch CSV not found")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        df = _read_text_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
     # Cells `export_batch_csv` (and the server's admin export) quoted against formula injection.
@@ -146,10 +147,22 @@ def export_batch_csv(votes: pd.DataFrame, out: str | Path, study_dir: str | Path
         out.parent.mkdir(parents=True, exist_ok=True)
         safe = df.reindex(columns=cols).map(neutralise_formula)
         safe.columns = [neutralise_formula(c) for c in cols]
-        safe.to_csv(out, index=False)
+        safe.to_csv(out, index=False, lineterminator="\r\n")  # CRLF: a lone CR in a cell gets quoted
     except OSError as e:
         raise UserError(f"{out}: cannot write the batch CSV ({e.strerror or e})") from None
     return out
+
+
+def _read_text_csv(path: Path) -> pd.DataFrame:
+    """Every cell as the exact text written; pandas' C parser ends a field at NUL, so NUL travels as a
+    private-use character the file does not contain."""
+    raw = path.read_bytes()
+    if b"\0" not in raw:
+        return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+    stand_in = next(chr(cp) for cp in range(0xF0000, 0x10FFFE) if chr(cp).encode() not in raw)
+    df = pd.read_csv(io.BytesIO(raw.replace(b"\0", stand_in.encode())), dtype=str, keep_default_na=False)
+    df.columns = [c.replace(stand_in, "\0") for c in df.columns]
+    return df.map(lambda v: v.replace(stand_in, "\0"))
 
 
 # A cell a spreadsheet would run as a formula (OWASP "CSV Injection": = + - @ tab CR), also after
@@ -163,7 +176,8 @@ def neutralise_formula(value):
 
 
 def unneutralise_formula(value):
-    """Undo `neutralise_formula` (a file MTurk wrote never starts a cell with quote + formula character)."""
+    """Undo `neutralise_formula` (in a file MTurk wrote, a cell starting with a quote and a formula
+    character, which MTurk leaves as typed, loses that quote: rare, and such a cell is no rating)."""
     return value[1:] if isinstance(value, str) and value.startswith("'") and _FORMULA_START.match(value[1:]) \
         else value
 

@@ -124,3 +124,47 @@ def test_random_unicode_round_trips_from_both_pages(server, study, tmp_path, mon
     want = {(aid, t): v for aid, fields in sent.items() for t, v in fields.items()}
     assert {k: v for k, v in got.items() if v != ""} == {k: v for k, v in want.items() if v != ""}
     assert all(want[k] == "" for k, v in got.items() if v == "")
+
+
+def _valid_answer(t) -> str:
+    return t.truth or {"pair": "left", "real_fake": "real", "mos": "3"}[t.kind]
+
+
+def test_answers_beside_control_characters_reach_report(server, study, tmp_path, monkeypatch):
+    """`collect` and `report --db` both read every vote of assignments whose other fields (a comment, a
+    timing) hold NUL, CR, CR LF and other control characters, and the report accepts the table."""
+    from regnet.report.inputs import load_study as report_study
+    from regnet.report.inputs import load_votes
+    from regnet.report.validate import validate
+
+    c = server.client()
+    ht = c.create_hit_type(Title="t", Description="d", Reward="0.10", AssignmentDurationInSeconds=600)["HITTypeId"]
+    index = study.trial_index()
+    hits, expected = [], 0
+    for n, worker_id in enumerate(("W1", "W2")):
+        worker = rater(server.url, worker_id)
+        for h in study.hits:
+            hit = c.create_hit_with_hit_type(HITTypeId=ht, LifetimeInSeconds=600, Question=SIMPLE_FORM)["HIT"]["HITId"]
+            r = accept_hit(worker, server.url, hit)
+            aid = parse_qs(urlparse(r.headers["Location"]).query)["assignmentId"][0]
+            fields = [(tid, _valid_answer(index[tid])) for tid in h.trial_ids]
+            fields += [("comment", "a\x00b\rc\r\nd\x01\x1f=1+1"), ("time_on_page_s", "\r12\x00"), ("hidden_s", "\r")]
+            r = _post(worker, f"{server.url}/mturk/externalSubmit", [("assignmentId", aid)] + fields, n == 1)
+            assert r.status_code == 200, r.text[:200]
+            hits.append(hit)
+            expected += len(h.trial_ids)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "unused")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unused")
+    with Ledger(tmp_path / "ledger.sqlite") as led:
+        for i, hit in enumerate(hits):
+            led.mark_pending(study.name, f"h{i}", f"tok{i}", server.url, ht)
+            led.mark_created(server.url, f"tok{i}", hit, ht)
+        res = collect(study, led, lambda target: c, tmp_path / "votes.csv")
+    assert res.skipped == [] and res.new_votes == expected
+    info = report_study(study.directory)
+    from_collect = validate(read_votes(tmp_path / "votes.csv"), "votes.csv", info)
+    from_db, _ = load_votes(db_url=server.db_url, study=info)
+    from_db = validate(from_db, "db", info)
+    assert len(from_collect) == len(from_db) == expected
+    key = ["assignment_id", "trial_id", "answer"]
+    assert sorted(map(tuple, from_db[key].astype(str).values)) == sorted(map(tuple, from_collect[key].astype(str).values))

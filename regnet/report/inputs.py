@@ -127,7 +127,7 @@ def load_votes(votes: str | Path | None = None, db_url: str | None = None,
         raise UserError("give exactly one of --votes FILE or --db URL")
     if db_url is not None:
         try:
-            from eval_server.export import batch_results_frame
+            from eval_server.export import batch_results_frame, to_safe_csv
         except ImportError:
             raise UserError("--db: the local server's exporter (eval_server.export) is not "
                             "installed") from None
@@ -146,7 +146,8 @@ def load_votes(votes: str | Path | None = None, db_url: str | None = None,
         # The server exports in MTurk batch layout; one converter keeps both paths identical.
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "batch.csv"
-            frame.to_csv(p, index=False)
+            # As the admin export writes it (any answer text survives; mturk.batch_csv reads it back).
+            p.write_text(to_safe_csv(frame), encoding="utf-8", newline="")
             df = _from_batch(p, study)
         return normalize(df, db_url), f"local server database {db_url}"
     path = Path(votes)
