@@ -253,3 +253,28 @@ def test_no_practice_option(tmp_path):
     s = build_small_study(clips, tmp_path / "s", protocols=("pair",), questions=("missing",), practice=False)
     assert all(h.practice_id == "" for h in s.hits) and not any(t.role == "practice" for t in s.trials)
     assert 'class="practice"' not in render_hit(s, s.hits[0], "m")
+
+
+def test_report_labels_the_mos_scale_in_the_page_wording(study):
+    import pandas as pd
+
+    from mturk.study import mos_label
+    from regnet.report.build import ReportOptions, build_report
+    from regnet.report.inputs import load_study as report_study
+
+    rows = []
+    for w in ("W1", "W2", "W3"):
+        for t in study.trials:
+            if t.kind == "mos" and t.role != "practice":  # every trial of the HIT answered, checks rightly
+                a = t.truth or "4"
+                rows.append({"study": "pilot", "hit_id": t.hit, "assignment_id": f"{w}-{t.hit}", "worker_id": w,
+                             "trial_id": t.trial_id, "kind": "mos", "question": t.question,
+                             "left_system": t.left_system, "right_system": "", "answer": a, "chosen_system": "",
+                             "rating": float(a), "is_gold": t.role == "gold", "submit_time": "2026-01-01T10:00:00",
+                             "work_time_s": 30.0, "class": t.class_name, "video_id": t.video_id,
+                             "trial_role": t.role, "truth": t.truth, "played_to_end": True, "simulated": False})
+    rep = build_report(pd.DataFrame(rows), "votes.csv", report_study(study.directory),
+                       ReportOptions(plots=False))
+    notes = " ".join(rep.table("table_mos").notes)
+    for q in {t.question for t in study.trials if t.kind == "mos"}:
+        assert mos_label(q) in notes

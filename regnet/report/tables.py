@@ -274,6 +274,10 @@ def mos_tables(mv: pd.DataFrame, items: pd.DataFrame, order: list[str],
              "rater and item (the video when known, else the trial), exact REML with sparse "
              "linear algebra at every size; a variance component estimated at 0 is reported as "
              "a boundary fit with a one-sided 95% upper bound."]
+    # The scale in the words raters saw (one place: mturk.study.MOS_CRITERIA, as on the HIT page).
+    from mturk.study import MOS_CRITERIA, mos_label
+
+    notes.insert(0, "Scale as shown to raters: " + "; ".join(mos_label(q) for q in fits if q in MOS_CRITERIA) + ".")
     for q, f in fits.items():
         if f.fitted:
             ci_txt = "; ".join(
