@@ -270,6 +270,16 @@ def test_evaluate_writes_fd_kl_is_with_sha_and_rate(bench, cnn14_file, vggish_fi
     # divergence: un-normalised sigmoids can make it negative)
     per = clips[(clips.system == "late") & (clips.metric == "kl_sigmoid_panns-cnn14")]["value"]
     assert v.loc[("late", "kl_sigmoid_panns-cnn14"), "mean"] == pytest.approx(per.mean(), abs=1e-5)
+    # the per-clip KL values are columns of objective_clips.csv too, which the human-vs-machine
+    # report reads (lower is better there)
+    wide = pd.read_csv(out / "objective_clips.csv").set_index(["system", "video_id"])
+    long = clips.set_index(["system", "video_id", "metric"])["value"]
+    for (system, vid), row in wide.iterrows():
+        assert row["kl_softmax_panns-cnn14"] == pytest.approx(long[(system, vid, "kl_softmax_panns-cnn14")])
+    from regnet.report.objective import _sign, load_objective
+
+    _, metrics = load_objective(out / "objective_clips.csv")
+    assert "kl_sigmoid_panns-cnn14" in metrics and _sign("kl_sigmoid_panns-cnn14") == -1.0
     md = (out / "objective.md").read_text()
     assert "## Released embedders" in md and sha["vggish"] in md and "FD (panns-cnn14) ↓" in md
     assert not math.isnan(v.loc[("late", "fd_vggish"), "ci95_high"])

@@ -61,7 +61,9 @@ def load_objective(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _sign(metric: str) -> float:
-    return -1.0 if metric in LOWER_IS_BETTER else 1.0
+    # evaluate's released-embedder KL columns are named kl_softmax_<embedder> / kl_sigmoid_<embedder>
+    lower = metric in LOWER_IS_BETTER or metric.startswith(("kl_softmax_", "kl_sigmoid_"))
+    return -1.0 if lower else 1.0
 
 
 def objective_table(kept: pd.DataFrame, obj: pd.DataFrame, metrics: list[str]) -> Table:
