@@ -89,7 +89,7 @@ def vote_rows(info: AssignmentInfo, answers: dict[str, str], trials: dict[str, T
     simulated = answers.get("simulated", "") in ("1", "true", "True")
     for tid, raw in answers.items():
         t = trials.get(tid)
-        if t is None:
+        if t is None or t.role == "practice":  # a practice answer (page feedback only) is never a vote
             continue
         raw = raw or ""
         if raw == "":

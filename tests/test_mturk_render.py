@@ -242,6 +242,9 @@ def test_every_page_opens_with_a_practice_question_that_never_becomes_a_vote(stu
         answers = {f"practice__{p.trial_id}": p.truth, **{t: "left" for t in hit.trial_ids}}
         rows = vote_rows(AssignmentInfo("pilot", "H", "A", "W"), answers, trials)
         assert {r["trial_id"] for r in rows} == set(hit.trial_ids)
+        # Even a form that names the practice question by its trial id yields no vote for it.
+        rows = vote_rows(AssignmentInfo("pilot", "H", "A", "W"), {**answers, p.trial_id: p.truth}, trials)
+        assert p.trial_id not in {r["trial_id"] for r in rows}
     import pandas as pd
 
     df = pd.read_csv(study.directory / "trials.csv", dtype=str, keep_default_na=False)
