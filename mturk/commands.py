@@ -77,7 +77,10 @@ def register(sub) -> None:
     p.add_argument("--description")
     p.add_argument("--keywords")
     p.add_argument("--no-headphone-check", action="store_true",
-                   help="leave the Woods et al. (2017) headphone check out of the screening test")
+                   help="leave the headphone check out of the screening test")
+    p.add_argument("--headphone-check", choices=["woods", "huggins"], default="woods",
+                   help="woods: antiphase tones (Woods et al. 2017, default); huggins: dichotic pitch "
+                   "(Milne et al. 2021)")
     p.add_argument("--no-screening", action="store_true",
                    help="no screening qualification at all (no consent page, calibration or headphone check)")
     p.add_argument("--consent", metavar="FILE", help="consent text shown before screening (default: a generic one)")
@@ -201,14 +204,15 @@ def run_build(args) -> int:
     study = build_study(args.clips, args.out, opts)
     lufs = getattr(getattr(opts, "loudness", None), "target_lufs", None)
     scr = screening.attach(study, enabled=not args.no_screening, headphone_check=not args.no_headphone_check,
-                           consent=consent, instructions=instructions, calibration_lufs=lufs)
+                           consent=consent, instructions=instructions, calibration_lufs=lufs,
+                           check=args.headphone_check)
     kinds = {}
     for h in study.hits:
         kinds[h.kind] = kinds.get(h.kind, 0) + 1
     print(f"study {study.name}: {len(study.trials)} trials in {len(study.hits)} HITs "
           f"({', '.join(f'{k} {n}' for k, n in kinds.items())}) -> {args.out}")
     print("screening: " + ("none (--no-screening)" if not scr.enabled else
-                           "consent + volume calibration" + (f" + headphone check ({len(scr.trials)} trials, "
+                           "consent + volume calibration" + (f" + {scr.check} headphone check ({len(scr.trials)} trials, "
                                                             f"{scr.pass_correct} to pass)" if scr.headphone_check else "")
                            + f", a qualification test every HIT requires (value >= {scr.required_value})"))
     return 0

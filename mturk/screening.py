@@ -21,6 +21,15 @@ equally often), 44.1 kHz 16-bit stereo WAV, and the standard's loudness equal to
 noise's (ITU-R BS.1770, measured with pyloudnorm) so the volume a rater sets on the calibration
 sound is the volume of the test.
 
+``check="huggins"`` uses instead the Huggins-pitch test of Milne, Bianco, Poole, Zhao, Oxenham,
+Billig & Chait (2021), "An online headphone screening test based on dichotic pitch", Behavior
+Research Methods 53:1551-1562: three 1000 ms intervals of Gaussian white noise (44.1 kHz), two
+diotic, one with the right ear's noise phase-inverted (180°) in a band of ±6% around 600 Hz. Over
+headphones that interval carries a faint 600 Hz pitch, and neither ear alone has any cue to it;
+over loudspeakers it is gone. Which interval had the tone? Six trials. Our choices: 500 ms gaps, 10 ms
+raised-cosine ramps against clicks, each position of the tone used twice, and 6 of 6 to pass (the
+default of the published implementations of the test; ``pass_correct`` changes it).
+
 Everything is generated here with numpy from the study's seed: nothing is downloaded.
 
 Scoring (the qualification value): "I agree" to the consent question scores ``CONSENT_SCORE`` (10),
@@ -63,6 +72,11 @@ CALIBRATION_S = 5.0
 DEFAULT_LUFS = -23.0  # EBU R128 programme level, when the study states no target
 PEAK_LIMIT_DBFS = -1.0
 CONSENT_SCORE = 10
+CHECKS = ("woods", "huggins")
+HUGGINS_HZ = 600.0
+HUGGINS_BAND = 0.06  # ± 6 % around HUGGINS_HZ
+HUGGINS_RAMP_S = 0.01
+HUGGINS_PASS = 6
 TEST_DURATION_S = 900
 SCREENING_CSV = "screening.csv"
 LEDGER_KEY = "screening_qual_id"
@@ -86,12 +100,14 @@ DEFAULT_INSTRUCTIONS = (
 class HeadphoneTrial:
     question_id: str  # hc1 .. hc6
     media: str  # opaque wav name in DIR/media (the name says nothing about the answer)
-    order: str  # the three tones in play order: S standard, T target (-6 dB), A antiphase foil
-    answer: str  # "1" | "2" | "3": where T is
+    # The three sounds in play order. Woods: S standard, T target (-6 dB), A antiphase foil;
+    # Huggins: N diotic noise, H the noise carrying the Huggins pitch.
+    order: str
+    answer: str  # "1" | "2" | "3": where T (or H) is
 
     @classmethod
     def of(cls, k: int, media: str, order: str) -> "HeadphoneTrial":
-        return cls(f"hc{k}", media, order, str(order.index("T") + 1))
+        return cls(f"hc{k}", media, order, str(order.index("H" if "H" in order else "T") + 1))
 
 
 @dataclass
@@ -101,6 +117,7 @@ class Screening:
 
     enabled: bool = False
     headphone_check: bool = False
+    check: str = "woods"  # woods (antiphase tones) | huggins (dichotic pitch)
     consent: str = DEFAULT_CONSENT
     instructions: str = DEFAULT_INSTRUCTIONS
     calibration_media: str = ""
@@ -201,6 +218,36 @@ def standard_amplitude(lufs: float, sr: int = SAMPLE_RATE) -> float:
     return float(10 ** ((lufs - loudness_lufs(stereo, sr)) / 20))
 
 
+def huggins_trial(target: int, seed: int, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """One Huggins-pitch trial [n, 2] (unit-variance noise before scaling): interval ``target``
+    (0..2) has the right channel phase-inverted in 600 Hz ± 6 %; the other two are diotic."""
+    rng = np.random.default_rng([seed, 600, target])
+    n = int(round(TONE_S * sr))
+    freqs = np.fft.rfftfreq(n, 1 / sr)
+    band = (freqs >= HUGGINS_HZ * (1 - HUGGINS_BAND)) & (freqs <= HUGGINS_HZ * (1 + HUGGINS_BAND))
+    env = _ramp(n, int(round(HUGGINS_RAMP_S * sr)))
+    gap = np.zeros((int(round(GAP_S * sr)), 2))
+    parts = []
+    for i in range(3):
+        if i:
+            parts.append(gap)
+        left = rng.standard_normal(n)
+        right = left
+        if i == target:
+            spec = np.fft.rfft(left)
+            spec[band] *= -1  # 180° in the band, the same magnitude everywhere
+            right = np.fft.irfft(spec, n)
+        parts.append(np.stack([left * env, right * env], axis=1))
+    return np.concatenate(parts)
+
+
+def huggins_orders(seed: int) -> list[str]:
+    """Six trials, the tone in each interval twice, shuffled by ``seed``."""
+    orders = ["HNN", "NHN", "NNH"] * 2
+    random.Random(seed).shuffle(orders)
+    return orders
+
+
 def trial_orders(seed: int) -> list[str]:
     """The six orders of S, T, A, each once, shuffled by ``seed`` (the answer is 1, 2, 3 twice each)."""
     orders = ["".join(p) for p in itertools.permutations("STA")]
@@ -229,7 +276,7 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
 
 def build_screening(media_dir: str | Path, salt: str, seed: int, *, headphone_check: bool = True,
                     consent: str | None = None, instructions: str | None = None,
-                    calibration_lufs: float | None = None) -> Screening:
+                    calibration_lufs: float | None = None, check: str = "woods") -> Screening:
     """Write the calibration noise and (with ``headphone_check``) the six trials into ``media_dir``
     under opaque names; return what study.json records."""
     from mturk.media import opaque_name
@@ -243,8 +290,15 @@ def build_screening(media_dir: str | Path, salt: str, seed: int, *, headphone_ch
     media_dir.mkdir(parents=True, exist_ok=True)
     cal_name = opaque_name(salt, "screening", "calibration", str(lufs), suffix=".wav")
     write_wav(media_dir / cal_name, scaled_to(calibration_noise(seed), lufs))
+    if check not in CHECKS:
+        raise UserError(f"--headphone-check: {check!r}; choose from {', '.join(CHECKS)}")
     trials: list[HeadphoneTrial] = []
-    if headphone_check:
+    if headphone_check and check == "huggins":
+        for k, order in enumerate(huggins_orders(seed), 1):
+            name = opaque_name(salt, "screening", "huggins", str(k), order, str(lufs), suffix=".wav")
+            write_wav(media_dir / name, scaled_to(huggins_trial(order.index("H"), seed * 100 + k), lufs))
+            trials.append(HeadphoneTrial.of(k, name, order))
+    elif headphone_check:
         amp = standard_amplitude(lufs)
         if 20 * np.log10(amp) > PEAK_LIMIT_DBFS:
             raise UserError(f"screening: at {lufs} LUFS the 200 Hz tones would clip; choose a lower target")
@@ -252,8 +306,9 @@ def build_screening(media_dir: str | Path, salt: str, seed: int, *, headphone_ch
             name = opaque_name(salt, "screening", "headphone", str(k), order, str(lufs), suffix=".wav")
             write_wav(media_dir / name, woods_trial(order, amp))
             trials.append(HeadphoneTrial.of(k, name, order))
-    s = Screening(enabled=True, headphone_check=headphone_check, consent=consent, instructions=instructions,
-                  calibration_media=cal_name, calibration_lufs=lufs, trials=trials)
+    s = Screening(enabled=True, headphone_check=headphone_check, check=check, consent=consent,
+                  instructions=instructions, calibration_media=cal_name, calibration_lufs=lufs, trials=trials,
+                  pass_correct=HUGGINS_PASS if check == "huggins" else PASS_CORRECT)
     s.version = hashlib.sha256(repr(asdict(s)).encode()).hexdigest()[:10]
     log.info("screening: consent, calibration at %.1f LUFS%s -> %s", lufs,
              f", {len(trials)} headphone-check trials" if trials else "", media_dir)
@@ -296,6 +351,12 @@ def _selection_question(qid: str, content: str, choices: list[tuple[str, str]]) 
 
 CONSENT_CHOICES = [("agree", "I agree to take part"), ("decline", "I do not agree")]
 VOLUME_CHOICES = [("set", "I have set a comfortable volume and will not change it during the study")]
+WOODS_TASK = ("Each sound below plays three tones separated by silences. Play each one once and say "
+              "which of the three tones was the QUIETEST (softest).")
+HUGGINS_TASK = ("Each sound below plays three bursts of noise separated by silences. One of them has a "
+                "faint tone hidden in it. Play each sound once and say which noise had the tone.")
+HUGGINS_CHOICES = [("1", "The FIRST noise had the tone"), ("2", "The SECOND noise had the tone"),
+                   ("3", "The THIRD noise had the tone")]
 TONE_CHOICES = [("1", "The FIRST sound was the quietest"), ("2", "The SECOND sound was the quietest"),
                 ("3", "The THIRD sound was the quietest")]
 
@@ -317,13 +378,12 @@ def question_form(s: Screening, media_base: str, title: str = "Before you start"
             "Play the calibration sound below and adjust the volume until it is loud but comfortable. "
             "Do not change the volume afterwards, in this test or in the tasks.")
         + _audio(base + s.calibration_media, "calibration noise"), VOLUME_CHOICES))
+    task, choices = ((HUGGINS_TASK, HUGGINS_CHOICES) if s.check == "huggins" else (WOODS_TASK, TONE_CHOICES))
     for k, t in enumerate(s.trials, 1):
-        intro = ("<Title>3. Headphone check</Title>" + _texts(
-            "Each sound below plays three tones separated by silences. Play each one once and say "
-            "which of the three tones was the QUIETEST (softest).") if k == 1 else "")
+        intro = "<Title>3. Headphone check</Title>" + _texts(task) if k == 1 else ""
         parts.append(_selection_question(
             t.question_id, intro + f"<Text>Sound {k} of {len(s.trials)}</Text>"
-            + _audio(base + t.media, f"headphone check sound {k}"), TONE_CHOICES))
+            + _audio(base + t.media, f"headphone check sound {k}"), choices))
     parts.append("</QuestionForm>")
     doc = "".join(parts)
     if len(doc.encode("utf-8")) > MAX_TEST_BYTES:
@@ -369,22 +429,32 @@ def listen(x: np.ndarray, sr: int, headphones: bool = True) -> str:
     """Which of the three tones a listener finds quietest: over headphones each ear hears its own
     channel (the level is the channels' mean power); over loudspeakers the channels sum in the air
     (modelled as L + R), which cancels the antiphase tone. Returns "1" | "2" | "3"."""
-    step = int(round((TONE_S + GAP_S) * sr))
-    n = int(round(TONE_S * sr))
-    levels = []
-    for i in range(3):
-        seg = x[i * step:i * step + n]
-        power = np.mean(seg ** 2) if headphones else np.mean(seg.sum(axis=1) ** 2)
-        levels.append(power)
+    levels = [np.mean(seg ** 2) if headphones else np.mean(seg.sum(axis=1) ** 2) for seg in _intervals(x, sr)]
     return str(int(np.argmin(levels)) + 1)
 
 
-def simulated_answers(s: Screening, media_dir: str | Path, headphones: bool = True) -> dict[str, str]:
+def listen_huggins(x: np.ndarray, sr: int, headphones: bool, rng: np.random.Generator) -> str:
+    """Which noise had the tone: binaural hearing finds the interval whose ears differ (the lowest
+    interaural correlation); over loudspeakers the pitch is gone and the listener guesses."""
+    if not headphones:
+        return str(int(rng.integers(3)) + 1)
+    corr = [np.corrcoef(seg[:, 0], seg[:, 1])[0, 1] for seg in _intervals(x, sr)]
+    return str(int(np.argmin(corr)) + 1)
+
+
+def _intervals(x: np.ndarray, sr: int) -> list[np.ndarray]:
+    step, n = int(round((TONE_S + GAP_S) * sr)), int(round(TONE_S * sr))
+    return [x[i * step:i * step + n] for i in range(3)]
+
+
+def simulated_answers(s: Screening, media_dir: str | Path, headphones: bool = True, seed: int = 0) -> dict[str, str]:
     """The test answers of a simulated rater who listens to the study's own files."""
     out = {"consent": "agree", "volume": "set"}
+    rng = np.random.default_rng([seed, 809])
     for t in s.trials:
         x, sr = read_wav(Path(media_dir) / t.media)
-        out[t.question_id] = listen(x, sr, headphones)
+        out[t.question_id] = (listen_huggins(x, sr, headphones, rng) if s.check == "huggins"
+                              else listen(x, sr, headphones))
     return out
 
 
@@ -490,7 +560,8 @@ def fetch(study, ledger, client_for: Callable, out_path: str | Path) -> int:
     return len(rows)
 
 
-def summary_rows(path: str | Path) -> tuple[list[tuple[str, int]], list[str]]:
+def summary_rows(path: str | Path, check_name: str = "Woods et al. 2017 antiphase tones"
+                 ) -> tuple[list[tuple[str, int]], list[str]]:
     """(outcome, raters) rows and notes for the report, from screening.csv."""
     import pandas as pd
 
@@ -508,8 +579,8 @@ def summary_rows(path: str | Path) -> tuple[list[tuple[str, int]], list[str]]:
     rows = [("took the screening test", len(df)), ("passed", len(passed)),
             ("screened out: declined consent", len(declined)),
             ("screened out: failed the headphone check", len(headphones))]
-    notes = [f"Screening: consent, volume calibration and the Woods et al. (2017) antiphase headphone "
-             f"check ({int(df['n_trials'].max()) if len(df) else N_TRIALS} trials, at least "
+    notes = [f"Screening: consent, volume calibration and a headphone check ({check_name}; "
+             f"{int(df['n_trials'].max()) if len(df) else N_TRIALS} trials, at least "
              f"{int(df['required'].max()) - CONSENT_SCORE if len(df) else PASS_CORRECT} correct to pass), "
              "taken once before any HIT; only raters who passed could accept a HIT."]
     if len(headphones):
@@ -518,20 +589,33 @@ def summary_rows(path: str | Path) -> tuple[list[tuple[str, int]], list[str]]:
     return rows, notes
 
 
+CHECK_NAMES = {"woods": "Woods et al. 2017 antiphase tones", "huggins": "Milne et al. 2021 Huggins pitch"}
+
+
+def _study_check(directory: Path) -> str:
+    import json
+
+    try:
+        return (json.loads((directory / "study.json").read_text()).get("screening") or {}).get("check", "woods")
+    except (OSError, ValueError, AttributeError):
+        return "woods"
+
+
 def report_table(path: str | Path):
     """screening.csv as a report table (regnet.report.tables.Table)."""
     import pandas as pd
 
     from regnet.report.tables import Table
 
-    rows, notes = summary_rows(path)
+    check = _study_check(Path(path).parent)
+    rows, notes = summary_rows(path, CHECK_NAMES.get(check, check))
     data = pd.DataFrame(rows, columns=["outcome", "raters"])
     display = data.rename(columns={"outcome": "Screening", "raters": "raters"}).astype(str)
     return Table("table_screening", "Screening — who was let in, who was screened out and why", data, display, notes)
 
 
 def attach(study, *, enabled: bool = True, headphone_check: bool = True, consent: str | None = None,
-           instructions: str | None = None, calibration_lufs: float | None = None) -> Screening:
+           instructions: str | None = None, calibration_lufs: float | None = None, check: str = "woods") -> Screening:
     """Add the screening to a built study (media into DIR/media, ``screening`` into study.json)."""
     from mturk.study import save_study
 
@@ -540,7 +624,7 @@ def attach(study, *, enabled: bool = True, headphone_check: bool = True, consent
     else:
         s = build_screening(Path(study.directory) / "media", f"{study.name}:{study.seed}", study.seed,
                             headphone_check=headphone_check, consent=consent, instructions=instructions,
-                            calibration_lufs=calibration_lufs)
+                            calibration_lufs=calibration_lufs, check=check)
         study.screening = s.to_dict()
     save_study(study, study.directory)
     return of(study)

@@ -159,7 +159,7 @@ def test_build_study_writes_the_screening(clips, tmp_path, capsys):
     s = sc.Screening.from_dict(doc["screening"])
     assert s.enabled and s.headphone_check and len(s.trials) == 6 and s.consent.startswith("Our lab's consent.")
     assert all((tmp_path / "a" / "media" / m).is_file() for m in s.media_names)
-    assert "headphone check (6 trials, 5 to pass)" in capsys.readouterr().out
+    assert "woods headphone check (6 trials, 5 to pass)" in capsys.readouterr().out
     # A dry run against MTurk checks the test too: its sounds need absolute URLs there.
     dry = ["publish-hits", "--study", str(tmp_path / "a"), "--sandbox", "--dry-run"]
     assert main(dry + ["--media-base-url", "/media"]) == 2
@@ -257,3 +257,38 @@ def test_bots_take_the_test_by_their_signed_link(sqlite_url, built):  # noqa: F8
         assert q["IntegerValue"] == s.required_value + 1  # consent + 6 of 6
     finally:
         srv.close()
+
+
+def test_huggins_pitch_stimuli_are_the_milne_design(tmp_path):
+    s = sc.build_screening(tmp_path / "media", "salt", seed=4, check="huggins")
+    assert s.check == "huggins" and len(s.trials) == 6 and s.pass_correct == 6 and s.required_value == 16
+    assert sorted(t.answer for t in s.trials) == ["1", "1", "2", "2", "3", "3"]
+    for t in s.trials:
+        x, sr = sc.read_wav(tmp_path / "media" / t.media)
+        assert sr == SR and x.shape == (int(4.0 * SR), 2)
+        assert sc.loudness_lufs(x, sr) == pytest.approx(s.calibration_lufs, abs=0.1)  # as loud as the calibration
+        for i, seg in enumerate(segments(x)):
+            left, right = np.fft.rfft(seg[:, 0]), np.fft.rfft(seg[:, 1])
+            f = np.fft.rfftfreq(len(seg), 1 / sr)
+            # No monaural cue: each ear's spectrum has the same power in every 25 Hz band (the 10 ms
+            # ramps and 16-bit rounding blur single bins a little).
+            def bands(spec):
+                p = np.abs(spec[: 25 * 400]) ** 2
+                return 10 * np.log10(p.reshape(400, 25).sum(axis=1))
+            assert np.max(np.abs(bands(left) - bands(right))) < 0.5
+            if str(i + 1) != t.answer:
+                assert np.array_equal(seg[:, 0], seg[:, 1])  # diotic noise
+                continue
+            # The tone's interval: 180° between the ears in 600 Hz +- 6 %, in phase elsewhere.
+            core = (f > 600 * 0.95) & (f < 600 * 1.05)
+            out = ((f > 50) & (f < 500)) | ((f > 700) & (f < 10000))
+            assert np.median(np.real(left[core] * np.conj(right[core])) / np.abs(left[core]) ** 2) < -0.95
+            assert np.median(np.real(left[out] * np.conj(right[out])) / np.abs(left[out]) ** 2) > 0.95
+            # Loudspeakers: the band cancels in L + R (by more than 16 dB; the ramps leak a little).
+            mono = np.abs(np.fft.rfft(seg.sum(axis=1)))
+            assert np.mean(mono[core]) < 0.15 * np.mean(mono[out])
+    ok = sc.simulated_answers(s, tmp_path / "media", headphones=True)
+    bad = sc.simulated_answers(s, tmp_path / "media", headphones=False)
+    assert all(ok[t.question_id] == t.answer for t in s.trials)
+    assert sum(bad[t.question_id] == t.answer for t in s.trials) < s.pass_correct  # guessing
+    assert "faint tone hidden" in sc.question_form(s, "/media")
