@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "per rater, for a server run with --require-signed-links (they also work with open sign-in). "
                         "The secret is the one kept in the server's database, so run this against the same --db.")
     ep.add_argument("--db", default="eval_server.sqlite", help="the server's database (default: %(default)s)")
-    ep.add_argument("--base-url", required=True, help="the server's address as raters reach it, e.g. http://lab-pc:8000")
+    ep.add_argument("--base-url", required=True,
+                    help="the server's address as raters reach it, e.g. http://lab-pc:8000")
     who = ep.add_mutually_exclusive_group(required=True)
     who.add_argument("--workers", metavar="FILE", help="text file with one worker id per line")
     who.add_argument("--count", type=int, help="make this many new worker ids (R-<random>)")

@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import pytest
 import requests
-from server_fixtures import SIMPLE_FORM, accept_hit, assignment_of, post_form, rater, sqlite_url, start_inprocess  # noqa: F401
+from server_fixtures import SIMPLE_FORM, accept_hit, assignment_of, rater, sqlite_url, start_inprocess  # noqa: F401
 
 from eval_server.export import batch_results_frame
 
