@@ -3,6 +3,7 @@ page; the CLI verbs end to end; the batch-CSV input path; `plan` against statsmo
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -180,3 +181,191 @@ def test_plots_survive_zero_width_intervals(tmp_path):
                        "mean": [0.1 + 0.2, 3.0], "ci_low": [0.3, float("nan")], "ci_high": [0.3, float("nan")]})
     out = mos_plot(tm, tmp_path / "mos.png", None)
     assert out is not None and out.stat().st_size > 0
+
+
+def _pairs(a_wins: float, n_items=20, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_items):
+        left, right = ("baseline", "regnet") if i % 2 else ("regnet", "baseline")
+        for w in ("W1", "W2", "W3"):
+            pick_regnet = rng.random() < a_wins
+            rows.append(dict(trial_id=f"p{i}", kind="pair", question="mismatched", left_system=left,
+                             right_system=right, worker_id=w, video_id=f"v{i}",
+                             answer="left" if (left == "regnet") == pick_regnet else "right"))
+    return rows
+
+
+def _frame(rows):
+    df = pd.DataFrame(rows)
+    df["assignment_id"] = "A_" + df["worker_id"]
+    df["work_time_s"] = 600.0
+    df["trial_role"] = "main"
+    df["played_to_end"] = True
+    df["simulated"] = False
+    return df.reindex(columns=VOTE_COLUMNS)
+
+
+def test_comparisons_oriented_by_the_focus_system(tmp_path):
+    from regnet.errors import UserError
+    from regnet.report.build import ReportOptions, build_report
+    from regnet.report.inputs import load_study
+
+    votes = _frame(_pairs(0.6))
+    share = None
+    rep = build_report(votes, "v", None, ReportOptions(focus="regnet"))
+    t1 = rep.table("table1_preference")
+    row = t1.data.iloc[0]
+    assert (row.system_a, row.system_b) == ("regnet", "baseline")
+    share = row.pref_a
+    assert share > 0.5 and t1.display["Comparison"].iloc[0] == "regnet preferred over baseline"
+    # The study's focus (first --clips) is the default; alphabetical order once printed
+    # "baseline vs regnet" with the focus system's loss.
+    d = tmp_path / "study"
+    d.mkdir()
+    (d / "study.json").write_text(json.dumps({"systems": ["regnet", "baseline", "real"],
+                                              "real_system": "real"}))
+    rep = build_report(votes, "v", load_study(d), ReportOptions())
+    assert rep.table("table1_preference").data.iloc[0].pref_a == pytest.approx(share)
+    with pytest.raises(UserError, match="--focus"):
+        build_report(votes, "v", None, ReportOptions(focus="nobody"))
+
+
+def test_mos_intervals_stay_on_the_scale_and_say_how():
+    from regnet.report.build import ReportOptions, build_report
+
+    rows = []
+    for i, (sys_, ratings) in enumerate([("regnet", (1, 1, 2)), ("vs", (3, 3, 3)),
+                                         ("real", (4, 5, 3))]):
+        for j, (w, r) in enumerate(zip(("W1", "W2", "W3"), ratings)):
+            rows.append(dict(trial_id=f"q{i}", kind="mos", question="missing", left_system=sys_,
+                             answer=str(r), worker_id=w, video_id=f"v{i}"))
+    rep = build_report(_frame(rows), "v", None, ReportOptions())
+    tm = rep.table("table_mos")
+    d = tm.data.set_index("system")
+    assert 1.0 <= d.loc["regnet", "ci_low"] and d.loc["regnet", "ci_method"] == "t, cut at the scale"
+    assert d.loc["vs", "ci_method"] == "bounded"
+    assert 1.0 <= d.loc["vs", "ci_low"] < 3.0 < d.loc["vs", "ci_high"] <= 5.0
+    assert (d["ci_low"] >= 1).all() and (d["ci_high"] <= 5).all()
+    disp = tm.display.set_index("System")
+    assert disp.loc["regnet", "95% CI (votes)"].endswith("*")
+    assert disp.loc["vs", "95% CI (votes)"].endswith("†")
+    assert "[3.00, 3.00]" not in tm.display.to_string()
+
+
+def test_agreement_leads_with_krippendorff_and_says_why_kappa_is_missing():
+    from regnet.report.build import ReportOptions, build_report
+
+    rows = _pairs(0.7)
+    rows = [r for r in rows if not (r["trial_id"] == "p0" and r["worker_id"] == "W3")]
+    ag = build_report(_frame(rows), "v", None, ReportOptions()).table("table_agreement")
+    cols = list(ag.display.columns)
+    assert cols.index("Krippendorff α") < cols.index("Fleiss κ")
+    assert "votes per item vary" in ag.data["note"].iloc[0] and "α" in ag.data["note"].iloc[0]
+
+
+def test_qc_section_never_says_no_votes_after_analysing_votes(tmp_path):
+    write_votes(tmp_path / "votes.csv", small_votes(False))
+    assert main(["report", "--votes", str(tmp_path / "votes.csv"), "--out", str(tmp_path / "r"),
+                 "--no-plots"]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    qc_part = md.split("### Quality control")[1].split("###")[0]
+    assert "No votes of this kind" not in qc_part and "Nothing was dropped: all 72" in qc_part
+
+
+def _capture(monkeypatch):
+    from regnet.report import plots
+
+    got = {}
+    real = plots._finish
+
+    def keep(fig, ax, path, banner):
+        fig.canvas.draw()
+        got["fig"], got["ax"] = fig, ax
+        got["axes_box"] = ax.get_window_extent()
+        leg = ax.get_legend()
+        got["legend_box"] = leg.get_window_extent() if leg else None
+        got["patches"] = len(ax.patches)
+        got["points"] = [ln.get_xydata() for ln in ax.get_lines()]
+        return real(fig, ax, path, banner)
+    monkeypatch.setattr(plots, "_finish", keep)
+    return got
+
+
+def test_plots_a_reader_can_trust(tmp_path, monkeypatch):
+    from regnet.report import plots
+
+    got = _capture(monkeypatch)
+    tm = pd.DataFrame({"criterion": ["missing"] * 2, "system": ["regnet", "vs"],
+                       "mean": [1.0, 3.2], "ci_low": [1.0, 2.9], "ci_high": [1.4, 3.5]})
+    plots.mos_plot(tm, tmp_path / "mos.png", None)
+    # Points with intervals, not bars from the bottom of the scale (a mean of 1.0 stays visible).
+    assert got["patches"] == 0
+    ys = np.concatenate([p[:, 1] for p in got["points"] if len(p)])
+    assert 1.0 in ys
+    assert not got["legend_box"].overlaps(got["axes_box"])
+    t1 = pd.DataFrame({"system_a": ["regnet", "regnet"], "system_b": ["vs", "woreg"],
+                       "criterion": ["missing", "redundant"], "pref_a": [0.0, 0.6],
+                       "ci_low": [0.0, 0.5], "ci_high": [0.2, 0.7]})
+    plots.preference_plot(t1, tmp_path / "pref.png", None)
+    assert not got["legend_box"].overlaps(got["axes_box"])
+    xs = np.concatenate([p[:, 0] for p in got["points"] if len(p)])
+    assert 0.0 in xs    # a 0% row carries a point, not only whiskers
+    t2 = pd.DataFrame({"class": ["dog", "dog"], "system": ["regnet", "real"],
+                       "real_rate": [0.0, 0.8], "ci_low": [0.0, 0.6], "ci_high": [0.3, 0.9]})
+    plots.real_fake_plot(t2, tmp_path / "rf.png", None)
+    assert not got["legend_box"].overlaps(got["axes_box"])
+    zero = [b for b in got["ax"].patches if b.get_height() == 0]
+    assert zero and all(b.get_linewidth() > 0 for b in zero)   # outlined, so visible
+    assert any(t.get_text() == "0%" for t in got["ax"].texts)
+
+
+def test_objective_metrics_as_predictors_of_the_raters(tmp_path):
+    """report --objective: 2AFC agreement with the metric's ranking and a logistic fit, MOS rank
+    correlation, recomputed here with statsmodels/scipy directly."""
+    import statsmodels.api as sm
+    from statsmodels.stats.proportion import proportion_confint
+
+    rng = np.random.default_rng(1)
+    n_vid = 30
+    f1 = {("regnet", f"v{i}"): rng.uniform(0.2, 0.9) for i in range(n_vid)}
+    f1.update({("baseline", f"v{i}"): rng.uniform(0.1, 0.6) for i in range(n_vid)})
+    obj = pd.DataFrame([dict(system=s, video_id=v, onset_f1=x, mel_l2_x100=40 - 20 * x,
+                             n_onsets=3) for (s, v), x in f1.items()])
+    obj.to_csv(tmp_path / "objective_clips.csv", index=False)
+    rows = []
+    for i in range(n_vid):
+        v = f"v{i}"
+        left, right = ("regnet", "baseline") if i % 2 else ("baseline", "regnet")
+        d = f1[(left, v)] - f1[(right, v)]
+        for w in ("W1", "W2", "W3"):
+            rows.append(dict(trial_id=f"p{i}", kind="pair", question="missing", left_system=left,
+                             right_system=right, video_id=v, worker_id=w,
+                             answer="left" if rng.random() < 1 / (1 + np.exp(-6 * d)) else "right"))
+            for s in ("regnet", "baseline"):
+                rows.append(dict(trial_id=f"m{i}{s}", kind="mos", question="missing",
+                                 left_system=s, video_id=v, worker_id=w,
+                                 answer=str(int(np.clip(round(1 + 4 * f1[(s, v)] + rng.normal(0, .7)), 1, 5)))))
+    votes = _frame(rows)
+    write_votes(tmp_path / "votes.csv", votes)
+    assert main(["report", "--votes", str(tmp_path / "votes.csv"), "--out", str(tmp_path / "r"),
+                 "--no-plots", "--objective", str(tmp_path / "objective_clips.csv")]) == 0
+    t = pd.read_csv(tmp_path / "r" / "table_objective.csv").set_index(["protocol", "metric"])
+    pv = votes[votes.kind == "pair"]
+    d = np.array([f1[(a, v)] - f1[(b, v)] for a, b, v in zip(pv.left_system, pv.right_system, pv.video_id)])
+    left = (pv.answer == "left").to_numpy()
+    k, n = int((left == (d > 0)).sum()), len(d)
+    row = t.loc[("pair", "onset_f1")]
+    assert row.agreement == pytest.approx(k / n) and row.agreement > 0.6
+    lo, hi = proportion_confint(k, n, method="wilson")
+    assert row.agree_low == pytest.approx(lo) and row.agree_high == pytest.approx(hi)
+    fit = sm.Logit(left.astype(float), sm.add_constant(d / d.std())).fit(disp=0)
+    assert row.slope == pytest.approx(fit.params[1], rel=1e-6) and row.slope_low > 0
+    # mel L2 is smaller-is-better: oriented the same way, it agrees as well.
+    assert t.loc[("pair", "mel_l2_x100"), "agreement"] == pytest.approx(k / n)
+    mv = votes[votes.kind == "mos"].assign(r=lambda x: x.answer.astype(float))
+    clip = mv.groupby(["left_system", "video_id"])["r"].mean()
+    x = np.array([f1[ix] for ix in clip.index])
+    rho = stats.spearmanr(x, clip.to_numpy()).statistic
+    assert t.loc[("mos", "onset_f1"), "rho"] == pytest.approx(rho) and rho > 0.5
+    assert "n_onsets" not in set(t.index.get_level_values("metric"))
