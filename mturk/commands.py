@@ -321,6 +321,8 @@ def run_publish(args) -> int:
                                               f"{r.get('IntegerValues') or r.get('LocaleValues') or ''}".strip()
                                               for r in reqs) or "none")
               + ("; + this study's participant qualification" if study.qualifications.mark_participants else "")
+              + "".join(f"; exposure: {p} in {d['groups']} rater groups (one qualification each, granted on "
+                        "accept; each group's HITs require the others' absent)" for p, d in study.exposure.items())
               + (f"; + screening test (value >= {scr.required_value})" if (scr := screening.of(study)).enabled else ""))
         check_spend_guard(target, cost, args.yes_spend_money, args.max_cost)
         if args.s3_bucket and args.media_base_url:

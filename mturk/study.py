@@ -287,7 +287,7 @@ def load_study(directory: str | Path) -> Study:
         raise UserError(f"{sj}: incomplete or unknown study field ({e})") from None
     index = study.trial_index()
     for h in study.hits:
-        for tid in h.trial_ids:
+        for tid in h.trial_ids + ([h.practice_id] if h.practice_id else []):
             if tid not in index:
                 raise UserError(f"{sj}: HIT {h.local_id} lists trial {tid}, absent from {tc}")
     return study

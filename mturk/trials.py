@@ -419,10 +419,9 @@ _KIND_NAME = {"pair": "paired-comparison", "real_fake": "real-or-fake", "mos": "
 
 def _smallest_fix(kind: str, opts: StudyOptions, n_videos: int, has_real: bool) -> str:
     """The one change that would give every HIT of this kind a check."""
-    if opts.catch_per_hit == 0 and (opts.gold_per_hit == 0 or not has_real or kind == "pair"):
-        return "add --catch-per-hit 1"
     if opts.catch_per_hit == 0:
-        return "add --catch-per-hit 1 (no gold trial found room)"
+        golds = opts.gold_per_hit and has_real
+        return "add --catch-per-hit 1" + (" (the gold trials found no free video)" if golds else "")
     room = n_videos - CHECK_NEEDS_VIDEOS
     if room >= 1:
         return f"reduce --trials-per-hit to {room} (a check needs a video the HIT does not show)"

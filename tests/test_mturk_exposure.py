@@ -247,3 +247,13 @@ def test_grants_in_parses_the_annotation_convention():
     assert grants_in("rb-abc-h0001 grant-on-accept=3Q1,3Q2") == ["3Q1", "3Q2"]
     assert grants_in("rb-abc-h0001") == [] and grants_in(None) == []
     assert qual_name(type("S", (), {"name": "x", "uid": "u"})(), "real_fake", 2).endswith("real_fake group 2")
+
+
+def test_publish_plan_states_the_groups(rf_study, tmp_path, capsys):
+    import shutil
+
+    d = tmp_path / "study"
+    shutil.copytree(rf_study.directory, d)
+    assert main(["publish-hits", "--study", str(d), "--endpoint-url", "http://127.0.0.1:9", "--no-system-quals",
+                 "--dry-run"]) == 0
+    assert "exposure: real_fake in 3 rater groups" in capsys.readouterr().out
