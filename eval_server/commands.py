@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--account-balance", default="10000.00", help="what GetAccountBalance reports (default: %(default)s)")
     p.add_argument("--completion-url", default="", help="where recruited raters are sent when no HITs are left")
     p.add_argument("--completion-code", default="", help="completion code shown to raters when no HITs are left")
+    p.add_argument("--recruit-config", metavar="FILE",
+                   help="a study's prolific.json (written by publish-hits --prolific): the links back to Prolific "
+                   "for completed, failed screening and timed out, and the HITs each participant does")
     p.add_argument("--max-body-kb", type=int, default=2048, help="largest request body in KiB (default: %(default)s)")
     p.add_argument("--require-signed-links", action="store_true",
                    help="raters sign in only by their personal link (see export-links); default: open sign-in, "
@@ -78,10 +81,19 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UserError(f"--port: {args.port} is not a port number")
     if args.threads < 1 or args.processes < 1:
         raise UserError("--threads and --processes must be at least 1")
+    recruit = None
+    if args.recruit_config:
+        from eval_server.recruit import read_recruit_config
+
+        recruit = read_recruit_config(args.recruit_config)
     config = ServerConfig(db_url=args.db, media_dirs=server.media_dirs(args.media),
                           requester_key=args.requester_key, requester_secret=args.requester_secret,
                           admin_token=args.admin_token, account_balance=args.account_balance,
-                          completion_url=args.completion_url, completion_code=args.completion_code,
+                          completion_url=recruit.completion_url if recruit else args.completion_url,
+                          completion_code=args.completion_code,
+                          screenout_url=recruit.screenout_url if recruit else "",
+                          timeout_url=recruit.timeout_url if recruit else "",
+                          hits_per_recruit=recruit.hits_per_recruit if recruit else 0,
                           max_body_bytes=args.max_body_kb * 1024,
                           require_signed_links=args.require_signed_links,
                           submit_origins=tuple(_origin(o) for o in args.submit_origin))

@@ -18,6 +18,11 @@ class ServerConfig:
     # Recruitment links (e.g. Prolific): where a worker goes, or which code they see, when done.
     completion_url: str = ""
     completion_code: str = ""
+    # Recruited raters who failed screening, or whose assignment timed out, go here (eval_server/recruit.py);
+    # after hits_per_recruit submitted HITs (0: every HIT open to them) they are done.
+    screenout_url: str = ""
+    timeout_url: str = ""
+    hits_per_recruit: int = 0
     max_body_bytes: int = 2 * 1024 * 1024
     # One answer submit (POST /mturk/externalSubmit): at most this many form fields and bytes (uploads
     # included); more is refused with 413 and a message, so one submit cannot bloat the exports.

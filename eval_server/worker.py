@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from eval_server import next_task, qual_tests, questions, submit_limits, xml_answers
+from eval_server import next_task, qual_tests, questions, recruit, submit_limits, xml_answers
 from eval_server.api.assignment_ops import upload_signature
 from eval_server.api.qualification_ops import grant
 from eval_server.assignments import (PREVIEW_ID, WorkerError, accept, counts_for, expire_stale, submit,
@@ -103,6 +103,10 @@ def home() -> Response | str:
     with st.db.read() as s:
         # A page of HITs (of one group with ?hitTypeId=) and one row per group, never every HIT.
         hits, more = next_task.visible_hits(s, worker_id, at, page)
+        if session.get("recruit") == "prolific" and not page.hit_type_id \
+                and _recruit_outcome(s, worker_id, hits) is not None:
+            # Done (or screened out, or timed out): the platform's link back, not an empty list.
+            return redirect(url_for("worker.done"))
         groups = next_task.groups_for(s, worker_id, at)
         notes = list(s.scalars(select(Notification).where(Notification.worker_id == worker_id)
                               .order_by(Notification.created_at.desc()).limit(20)))
@@ -298,18 +302,28 @@ def external_submit() -> Response:
                     content_type="text/html; charset=utf-8")
 
 
+def _recruit_outcome(s, worker_id: str, more: list[dict]) -> str | None:
+    cfg = state().config
+    return recruit.outcome(s, worker_id, now(), cfg.hits_per_recruit, bool(more))
+
+
 @bp.get("/worker/done")
 def done() -> str:
     worker_id = _session_worker()
     st = state()
-    more = []
+    more, result = [], None
     if worker_id:
         with st.db.read() as s:
             more = _visible_hits(s, worker_id, now())
-    finished = worker_id is not None and not more
-    return render_template("done.html", more=more, finished=finished,
-                           completion_code=st.config.completion_code if finished else "",
-                           completion_url=st.config.completion_url if finished else "",
+            result = _recruit_outcome(s, worker_id, more)
+    if result is not None:
+        more = []  # finished: a recruited rater who did their share is not offered more
+    cfg = st.config
+    urls = {"completed": cfg.completion_url, "screened_out": cfg.screenout_url or cfg.completion_url,
+            "timed_out": cfg.timeout_url}
+    return render_template("done.html", more=more, finished=result is not None, outcome=result or "",
+                           completion_code=cfg.completion_code if result == "completed" else "",
+                           completion_url=urls.get(result or "", ""),
                            recruited=session.get("recruit") == "prolific")
 
 
