@@ -72,7 +72,7 @@ def test_bootstrap_frechet_pairs_clips_and_is_seeded():
     ref = [rng.normal(size=(3, 4)) for _ in range(20)]
     ci = bootstrap_frechet(gen, ref, n_boot=50, seed=1)
     assert ci.value == pytest.approx(frechet_distance(np.vstack(gen), np.vstack(ref)), abs=1e-12)
-    assert ci.low < ci.high and ci.n == 20 and ci.n_boot == 50
+    assert ci.low < ci.value < ci.high and ci.n == 20 and ci.n_boot == 50
     assert bootstrap_frechet(gen, ref, n_boot=50, seed=1) == ci
     same = bootstrap_frechet(ref, ref, n_boot=20, seed=1)
     assert same.value == pytest.approx(0.0, abs=1e-9) and same.high == pytest.approx(0.0, abs=1e-9)
@@ -128,6 +128,20 @@ def test_inception_score_by_hand_and_as_torch_fidelity():
     mean, std = inception_score(logits)
     assert mean == pytest.approx(np.mean(scores), abs=1e-12)
     assert std == pytest.approx(np.std(scores), abs=1e-12)
+
+
+def test_fd_interval_holds_the_point_value_when_n_is_below_d():
+    """With fewer clips than dimensions every resample's FD is above the full set's (repeated
+    clips); the re-centred interval still brackets the point value."""
+    rng = np.random.default_rng(4)
+    gen = list(rng.normal(size=(30, 64)) + 0.1)
+    ref = list(rng.normal(size=(30, 64)))
+    ci = bootstrap_frechet(gen, ref, n_boot=60, seed=0)
+    reps = [frechet_distance(np.stack([gen[i] for i in idx]), np.stack([ref[i] for i in idx]))
+            for idx in np.random.default_rng(0).integers(0, 30, (60, 30))]
+    assert min(reps) > ci.value  # the raw percentiles would exclude it
+    assert ci.low < ci.value < ci.high
+    assert ci.high - ci.low == pytest.approx(np.quantile(reps, 0.975) - np.quantile(reps, 0.025))
 
 
 def test_bootstrap_intervals_for_kl_and_is():

@@ -5,9 +5,9 @@ Writes ``objective.md`` (table, mean ± half-width of the t-based 95% interval),
 sample_rate_hz) and ``objective_clips.csv`` (one row per clip; the simulated raters read it).
 Clips without a usable reference or file are skipped and listed, the rest go on.
 
-With released embedders (``EvaluateOptions.released``: PANNs CNN14, VGGish; see
+With released embedders (``EvaluateOptions.released``: PANNs CNN14, VGGish, PaSST; see
 `regnet.metrics.embedders`) it adds FD per system and class against the references, per-clip KL
-(softmax and sigmoid) and the Inception Score, each with a percentile bootstrap interval over
+(softmax and sigmoid) and the Inception Score, each with a bootstrap interval over
 clips, and ``objective_clips_embedders.csv`` (long: one row per clip and metric). Every such number
 carries the embedder's name, its weight file's sha256 and its input sample rate. Each embedder
 reads the clip and reference files again at its own rate through `regnet.data.audio.load_audio`
@@ -243,7 +243,7 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
         result.embedder_clips = pd.DataFrame(clip_rows, columns=[
             "system", "video_id", "class", "metric", "value", "embedder", "weights_sha256", "sample_rate_hz"])
         notes.append(f"released embedders: {', '.join(e.name for e in released)}; intervals: "
-                     f"percentile bootstrap over clips, {opts.bootstrap} replicates, seed {opts.seed}")
+                     f"bootstrap over clips, {opts.bootstrap} replicates, seed {opts.seed}")
     return result
 
 
@@ -434,7 +434,8 @@ def _released_markdown(result: EvaluationResult) -> list[str]:
         n = max(int(by_metric[m]["n"]) for m, _ in cols if m in by_metric)
         lines.append(f"| {system} | {cls} | {n} | " +
                      " | ".join(_interval_cell(by_metric.get(m)) for m, _ in cols) + " |")
-    lines += ["", "Cells: value on the whole set [95% percentile bootstrap interval over clips]. FD: "
+    lines += ["", "Cells: value on the whole set [95% bootstrap interval over clips; for FD and IS "
+              "the replicates' percentiles re-centred on the value]. FD: "
               "Fréchet distance of the system's embeddings to those of its references; KL: mean "
               "per-clip KL(reference || generated) of the class posteriors (softmax, or element-wise "
               "sigmoid); IS: Inception Score of the generated clips (av-benchmark's 10 splits, fewer "
