@@ -270,3 +270,35 @@ def bonuses(client: ProlificClient, study_id: str, amounts: dict[str, str], *, y
                         "they were set up but not paid")
     client.pay_bonuses(str(setup.get("id")))
     return setup
+
+
+def participant_decisions(passed: list, failed: list, reviewed: list) -> dict[str, tuple[bool, str]]:
+    """Pay per participant from the one QC's per-assignment verdicts: ``passed``/``failed`` are the
+    verdicts (``worker_id``, ``reasons``) of assignments still to review, ``reviewed`` the ledger's
+    rows (``worker_id``, ``status``, ``feedback``) of assignments reviewed earlier. A participant is
+    paid when none of their assignments failed; one failure rejects the whole submission, since
+    Prolific pays per participant, not per HIT."""
+    out: dict[str, tuple[bool, str]] = {}
+    for r in reviewed:
+        if r.status == "Rejected":
+            out[r.worker_id] = (False, r.feedback or "rejected in review")
+        elif r.status == "Approved":
+            out.setdefault(r.worker_id, (True, ""))
+    for v in passed:
+        out.setdefault(v.worker_id, (True, ""))
+    for v in failed:
+        prev = out.get(v.worker_id)
+        reason = "; ".join(v.reasons) or "failed QC"
+        out[v.worker_id] = (False, reason if prev is None or prev[0] else f"{prev[1]}; {reason}")
+    return out
+
+
+def write_recruit_config(path, plan: ProlificPlan) -> None:
+    """``DIR/prolific.json``: what ``serve --recruit-config`` needs (eval_server/recruit.py reads it)."""
+    import json
+    from pathlib import Path
+
+    Path(path).write_text(json.dumps({
+        "completion_url": plan.codes.url("completed"), "screenout_url": plan.codes.url("screened_out"),
+        "timeout_url": plan.codes.url("timed_out"), "hits_per_participant": plan.hits_per_participant,
+        "external_study_url": plan.external_study_url}, indent=1) + "\n")

@@ -191,3 +191,28 @@ def test_bonuses_need_the_spend_flags_and_stay_within_max_cost():
     assert pay.call_count == 0
     bonuses(_client(), SID, {"pA": "1.50"}, yes_spend_money=True, max_cost=Decimal("5"))
     assert setup.call_count == 2 and pay.call_count == 1
+
+
+def test_participant_decisions_reject_a_participant_with_any_failed_assignment():
+    from types import SimpleNamespace as NS
+
+    from mturk.prolific_study import participant_decisions
+
+    passed = [NS(worker_id="pA", reasons=[]), NS(worker_id="pB", reasons=[])]
+    failed = [NS(worker_id="pB", reasons=["2 catch trials failed"])]
+    reviewed = [NS(worker_id="pC", status="Approved", feedback=""), NS(worker_id="pD", status="Rejected",
+                                                                       feedback="no answers")]
+    d = participant_decisions(passed, failed, reviewed)
+    assert d == {"pA": (True, ""), "pB": (False, "2 catch trials failed"), "pC": (True, ""),
+                 "pD": (False, "no answers")}
+
+
+def test_the_recruit_config_written_for_serve_is_what_the_server_reads(tmp_path):
+    from eval_server.recruit import read_recruit_config
+    from mturk.prolific_study import write_recruit_config
+
+    plan = plan_for(_study(), "https://lab.example.org", hits_per_participant=2)
+    write_recruit_config(tmp_path / "prolific.json", plan)
+    cfg = read_recruit_config(tmp_path / "prolific.json")
+    assert cfg.completion_url.endswith("cc=" + plan.codes.completed) and cfg.hits_per_recruit == 2
+    assert cfg.screenout_url.endswith(plan.codes.screened_out) and cfg.timeout_url.endswith(plan.codes.timed_out)
