@@ -24,24 +24,31 @@ def _findall(el: ET.Element, name: str) -> list[ET.Element]:
 # A qualification value is a 32-bit integer (IntegerValue in MTurk's model, INTEGER in our tables).
 INT32 = (-2**31, 2**31 - 1)
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,10}\Z")
+_NUMBERS = {"AnswerScore", "DefaultScore", "MaximumSummedScore", "InclusiveLowerBound", "InclusiveUpperBound",
+            "QualificationValue", "OutOfRangeQualificationValue"}
 
 
-def _int(el: ET.Element | None, default: int = 0) -> int:
+def _int(el: ET.Element | None, default: int = 0, lenient: bool = False) -> int:
+    """A number of the key: ASCII digits (int() would also take '١٢' or '1_0') within INT32. Lenient
+    (scoring a key stored before these checks existed): anything else counts as `default`."""
     if el is None:
         return default
     text = (el.text or "").strip()
-    # ASCII digits only (int() would also take '١٢' or '1_0'), and within a qualification value's range.
     if not _INTEGER.match(text) or not INT32[0] <= int(text) <= INT32[1]:
+        if lenient:
+            return default
         raise ApiError(f"AnswerKey: {_local(el.tag)} must be an integer between {INT32[0]} and {INT32[1]}.")
     return int(text)
 
 
-def _multiplier(el: ET.Element) -> float:
+def _multiplier(el: ET.Element, lenient: bool = False) -> float:
     try:
         m = float((el.text or "1").strip())
     except ValueError:
-        raise ApiError("AnswerKey: SummedScoreMultiplier must be a number.") from None
+        m = math.nan
     if not math.isfinite(m):
+        if lenient:
+            return 1.0
         raise ApiError("AnswerKey: SummedScoreMultiplier must be a finite number.")
     return m
 
@@ -55,6 +62,11 @@ def check_answer_key(xml: str) -> None:
         raise ApiError(f"The AnswerKey is not valid XML: {e}.") from None
     if _local(root.tag) != "AnswerKey":
         raise ApiError("The AnswerKey root element must be AnswerKey.")
+    for el in root.iter():  # every number, also in ranges the two totals below never reach
+        if _local(el.tag) in _NUMBERS:
+            _int(el)
+        elif _local(el.tag) == "SummedScoreMultiplier":
+            _multiplier(el)
     lo = hi = 0
     for q in _findall(root, "Question"):
         scores = [_int(_find(opt, "AnswerScore")) for opt in _findall(q, "AnswerOption")]
@@ -65,7 +77,6 @@ def check_answer_key(xml: str) -> None:
         if not INT32[0] <= value <= INT32[1]:
             raise ApiError(f"AnswerKey: a summed score of {total} maps to {value}, outside a qualification "
                            f"value's range ({INT32[0]} to {INT32[1]}).")
-    score({}, xml)  # and the mapping of an empty test
 
 
 def score(answers: dict[str, str], answer_key_xml: str) -> int:
@@ -79,37 +90,38 @@ def score(answers: dict[str, str], answer_key_xml: str) -> int:
         for opt in _findall(q, "AnswerOption"):
             wanted = {(e.text or "").strip() for e in _findall(opt, "SelectionIdentifier")}
             if wanted and wanted == chosen:
-                total += _int(_find(opt, "AnswerScore"))
+                total += _int(_find(opt, "AnswerScore"), lenient=True)
                 matched = True
                 break
         if not matched:
-            total += _int(_find(q, "DefaultScore"))
-    # check_answer_key made sure every reachable total maps inside INT32; clamp all the same, so a key
-    # stored before that check cannot make a submit fail.
-    return max(INT32[0], min(INT32[1], _map(root, total)))
+            total += _int(_find(q, "DefaultScore"), lenient=True)
+    # check_answer_key made sure every reachable total maps inside INT32; a key stored before that
+    # check is read leniently and clamped, so it cannot make a worker's submit fail.
+    return max(INT32[0], min(INT32[1], _map(root, total, lenient=True)))
 
 
-def _map(root: ET.Element, total: int) -> int:
+def _map(root: ET.Element, total: int, lenient: bool = False) -> int:
     mapping = _find(root, "QualificationValueMapping")
     if mapping is None:
         return total
     pct = _find(mapping, "PercentageMapping")
     if pct is not None:
-        maximum = _int(_find(pct, "MaximumSummedScore"), 1) or 1
+        maximum = _int(_find(pct, "MaximumSummedScore"), 1, lenient) or 1
         return round(100 * total / maximum)
     scale = _find(mapping, "ScaleMapping")
     if scale is not None:
         el = _find(scale, "SummedScoreMultiplier")
         if el is None:
             return total
-        value = total * _multiplier(el)
+        value = total * _multiplier(el, lenient)
         if abs(value) >= 2**62:  # far outside INT32 either way; round() of a huge float is slow
             return INT32[1] + 1 if value > 0 else INT32[0] - 1
         return round(value)
     ranges = _find(mapping, "RangeMapping")
     if ranges is not None:
         for r in _findall(ranges, "SummedScoreRange"):
-            if _int(_find(r, "InclusiveLowerBound")) <= total <= _int(_find(r, "InclusiveUpperBound")):
-                return _int(_find(r, "QualificationValue"))
-        return _int(_find(ranges, "OutOfRangeQualificationValue"))
+            lo, hi = (_int(_find(r, bound), 0, lenient) for bound in ("InclusiveLowerBound", "InclusiveUpperBound"))
+            if lo <= total <= hi:
+                return _int(_find(r, "QualificationValue"), 0, lenient)
+        return _int(_find(ranges, "OutOfRangeQualificationValue"), 0, lenient)
     return total

@@ -96,7 +96,9 @@ def _media_of(el: ET.Element | None) -> tuple[Media, ...]:
     return tuple(out)
 
 
-def parse(doc: str) -> Question:
+def parse(doc: str, *, strict: bool = False) -> Question:
+    """The Question document; `strict` (CreateHIT) also refuses what an older release stored and a
+    page can live with (a FrameHeight that is not a number of pixels is then 0)."""
     if len(doc.encode("utf-8")) > MAX_QUESTION_BYTES:
         raise ApiError(f"The Question is {len(doc.encode('utf-8'))} bytes; it must not exceed "
                        f"{MAX_QUESTION_BYTES} bytes.")
@@ -105,7 +107,7 @@ def parse(doc: str) -> Question:
     except ET.ParseError as e:
         raise ApiError(f"The value of the Question parameter is not valid XML: {e}.") from None
     name = _local(root.tag)
-    frame_height = _frame_height(_child(root, "FrameHeight"))
+    frame_height = _frame_height(_child(root, "FrameHeight"), strict)
     if name == "HTMLQuestion":
         content = _child(root, "HTMLContent")
         if content is None or not (content.text or "").strip():
@@ -123,11 +125,13 @@ def parse(doc: str) -> Question:
                    f"not {name}.")
 
 
-def _frame_height(el: ET.Element | None) -> int:
+def _frame_height(el: ET.Element | None, strict: bool) -> int:
     """FrameHeight in pixels: ASCII digits (str.isdigit() also takes '²', which int() refuses)."""
     text = (el.text or "").strip() if el is not None else ""
     if not text:
         return 0
+    if not strict:
+        return int(text) if re.fullmatch(r"[0-9]{1,6}", text) else 0
     if not re.fullmatch(r"[0-9]{1,6}", text):
         raise ApiError(f"FrameHeight must be a whole number of pixels from 0 to {MAX_FRAME_HEIGHT}, "
                        f"not '{text[:20]}'.")

@@ -44,8 +44,10 @@ class Policy:
     maps: dict[str, dict[str, list[str]]]
 
     def int(self, key: str) -> int | None:
+        """The parameter as an integer; None when absent, or (a policy stored before `check` held
+        numbers to ASCII digits) when it is not one, so such a policy cannot fail every submit."""
         v = self.values.get(key)
-        return int(v[0]) if v else None
+        return int(v[0]) if v and _INTEGER.match(v[0]) else None
 
     def str(self, key: str, default: str = "") -> str:
         v = self.values.get(key)

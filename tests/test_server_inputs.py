@@ -300,3 +300,40 @@ def test_integrity_error_that_is_not_a_race_is_a_400(server, monkeypatch):
     r = raw_call(server.url, "GetAccountBalance", "{}")
     assert r.status_code == 400 and r.json()["__type"] == "RequestError", r.text
     assert "title" in r.json()["Message"]
+
+
+def test_values_stored_by_an_older_release_do_not_fail_submits(server):
+    """What main accepted at create time and then failed every submit on (ExtendMaximumAssignments '²',
+    a QualificationValue of 10**29, FrameHeight '²'), found in an existing database: the worker's
+    submit and the test are still taken."""
+    from sqlalchemy import update
+
+    from eval_server.db import HIT, Database, QualificationType
+    c = server.client()
+    policy = {"PolicyName": "ScoreMyKnownAnswers/2011-09-01", "Parameters": [
+        {"Key": "AnswerKey", "MapEntries": [{"Key": "answer", "Values": ["a"]}]},
+        {"Key": "ExtendIfKnownAnswerScoreIsLessThan", "Values": ["100"]},
+        {"Key": "ExtendMaximumAssignments", "Values": ["2"]}]}
+    hit = c.create_hit_with_hit_type(HITTypeId=hit_type(c), LifetimeInSeconds=600, Question=SIMPLE_FORM,
+                                     AssignmentReviewPolicy=policy)["HIT"]["HITId"]
+    qt = c.create_qualification_type(Name="ears", Description="d", QualificationTypeStatus="Active", Test=TEST_FORM,
+                                     AnswerKey=answer_key(), TestDurationInSeconds=300)[
+        "QualificationType"]["QualificationTypeId"]
+    legacy_key = answer_key("<RangeMapping><SummedScoreRange><InclusiveLowerBound>0</InclusiveLowerBound>"
+                            "<InclusiveUpperBound>1</InclusiveUpperBound><QualificationValue>" + str(10**29)
+                            + "</QualificationValue></SummedScoreRange></RangeMapping>")
+    db = Database(server.db_url)
+    with db.write() as s:
+        s.execute(update(HIT).where(HIT.id == hit).values(
+            assignment_policy=json.dumps(policy).replace('"2"', '"\\u00b2"'),
+            question=SIMPLE_FORM.replace("<FrameHeight>600", "<FrameHeight>\u00b2")))
+        s.execute(update(QualificationType).where(QualificationType.id == qt).values(answer_key=legacy_key))
+    db.dispose()
+    s, aid = take(server.url, hit, "W1")
+    assert s.get(f"{server.url}/worker/hit", params={"hitId": hit, "assignmentId": aid}).status_code == 200
+    assert s.post(f"{server.url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "b"}).status_code == 200
+    assert c.get_hit(HITId=hit)["HIT"]["MaxAssignments"] == 2  # extended; the unreadable maximum is ignored
+    r = s.post(f"{server.url}/worker/qualification", data={"typeId": qt, "tone": "b", "comment": ""}, timeout=30)
+    assert r.status_code < 400, r.text
+    value = c.get_qualification_score(QualificationTypeId=qt, WorkerId="W1")["Qualification"]["IntegerValue"]
+    assert value == 0  # the unreadable value counts as 0 rather than failing the test

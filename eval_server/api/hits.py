@@ -82,7 +82,7 @@ def _question_for(s: Session, p: dict) -> tuple[str, str | None, str | None]:
     if has_q == has_layout:
         raise ApiError("Provide exactly one of Question and HITLayoutId.")
     if has_q:
-        questions.parse(p["Question"])
+        questions.parse(p["Question"], strict=True)
         if p.get("HITLayoutParameters"):
             raise ApiError("HITLayoutParameters can only be given with a HITLayoutId.")
         return p["Question"], None, None

@@ -20,7 +20,7 @@ def _load_type(s, type_id: str, *, lock: bool = False) -> QualificationType:
 
 def _check_test(test: str | None, answer_key: str | None, auto_granted: bool) -> None:
     if test is not None:
-        q = questions.parse(test)
+        q = questions.parse(test, strict=True)
         if q.kind != "form":
             raise ApiError("Test must be a QuestionForm.")
         if auto_granted:
