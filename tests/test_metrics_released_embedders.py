@@ -221,6 +221,34 @@ def test_vggish_bad_files_name_the_tensor(vggish_file, tmp_path):
         vggish.load_pca(tmp_path / "p.pth")
 
 
+def test_full_unpickler_only_after_the_tensor_loader_refuses(tmp_path, caplog):
+    """PANNs' training checkpoints pickle numpy state beside the weights: the tensors-only
+    loader refuses them, and they are read with a warning; a non-torch file is a one-line error."""
+    from regnet.metrics.embedders import torch_load
+
+    torch.save({"model": {"w": torch.ones(2)}, "sampler": np.random.RandomState(0)}, tmp_path / "c.pth")
+    blob = torch_load(tmp_path / "c.pth")
+    assert torch.equal(blob["model"]["w"], torch.ones(2)) and "full unpickler" in caplog.text
+    caplog.clear()
+    torch.save({"w": torch.ones(2)}, tmp_path / "plain.pth")
+    torch_load(tmp_path / "plain.pth")
+    assert "full unpickler" not in caplog.text
+    (tmp_path / "junk.pth").write_text("not a checkpoint")
+    with pytest.raises(UserError, match="junk.pth: not a torch file"):
+        torch_load(tmp_path / "junk.pth")
+
+
+def test_cli_embedding_option_errors(bench, tmp_path, capsys):  # noqa: F811
+    base = ["evaluate", "--clips", str(_clips(bench, "good")[0]), "--manifest", str(bench / "manifest.csv"),
+            "--out", str(tmp_path / "r")]
+    for extra, expect in ((["--embedding", "vggish=a.pth", "--embedding", "vggish=b.pth"], "vggish given twice"),
+                          (["--vggish-pca", "p.pth"], "--vggish-pca: give --embedding vggish=PATH too"),
+                          (["--embedding", "a.pt", "--embedding", "b.pt"], "one fit-embedder file at most"),
+                          (["--bootstrap", "-1"], "--bootstrap: must be >= 0")):
+        assert main(base + extra) == 2
+        assert expect in capsys.readouterr().err
+
+
 def test_embedding_specs():
     assert parse_spec("vggish=/x/v.pth") == EmbedderSpec("vggish", Path("/x/v.pth"))
     assert parse_spec("embedder.pt") is None

@@ -250,14 +250,14 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
 def _load_released(opts: EvaluateOptions) -> list[ReleasedEmbedder]:
     from regnet.metrics.embedders import load_released
 
+    if opts.vggish_pca and not any(s.name == "vggish" for s in opts.released):
+        raise UserError("--vggish-pca: give --embedding vggish=PATH too")
     out = []
     for spec in opts.released:
         kw = {"pca_path": opts.vggish_pca} if spec.name == "vggish" and opts.vggish_pca else {}
         emb = load_released(spec, **kw)
         log.info("%s: %s, sha256 %s, input %d Hz", emb.name, emb.path, emb.sha256, emb.sample_rate)
         out.append(emb)
-    if opts.vggish_pca and not any(s.name == "vggish" for s in opts.released):
-        raise UserError("--vggish-pca: give --embedding vggish=PATH too")
     return out
 
 
