@@ -39,6 +39,15 @@ def _qc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="list what would be done, send nothing")
 
 
+def _prolific_review_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Prolific")
+    g.add_argument("--prolific", action="store_true",
+                   help="also approve/reject the participants' Prolific submissions (paying or not) from the same "
+                   "QC decisions: a participant with any failed assignment is rejected")
+    g.add_argument("--category", default="FAILED_CHECK", help="Prolific's rejection category (default FAILED_CHECK)")
+    g.add_argument("--message", help="rejection message sent to the participant (at least 100 characters)")
+
+
 def register(sub) -> None:
     p = sub.add_parser("build-study", help="make a human study (trials, HITs, media) from clip manifests",
                        description="Paired comparisons (missing/redundant/mismatched), real-or-fake and MOS "
@@ -120,6 +129,15 @@ def register(sub) -> None:
                    help="keep out workers of an earlier study published to the same endpoint (repeatable)")
     p.add_argument("--no-participant-qual", action="store_true",
                    help="do not create this study's participant qualification")
+    g = p.add_argument_group("Prolific (README: Recruiting on Prolific; token from PROLIFIC_API_TOKEN)")
+    g.add_argument("--prolific", action="store_true",
+                   help="create the Prolific study that sends participants to the rating server (a draft; "
+                   "published only with --production --yes-spend-money --max-cost)")
+    g.add_argument("--public-url", metavar="URL", help="the rating server's address as participants reach it")
+    g.add_argument("--hits-per-participant", type=int, default=1,
+                   help="HITs each participant does (default 1: places = HITs x assignments)")
+    g.add_argument("--estimated-minutes", type=int, help="Prolific's estimated completion time (default: a minute "
+                   "per trial plus 3 for screening)")
     p.set_defaults(func=run_publish)
 
     p = sub.add_parser("collect", help="fetch submitted assignments into the votes table",
@@ -128,6 +146,7 @@ def register(sub) -> None:
     p.add_argument("--study", required=True, metavar="DIR")
     _add_target(p, "default: every endpoint the ledger lists")
     p.add_argument("--out", help="votes table (default DIR/votes.csv; .parquet works too)")
+    p.add_argument("--prolific", action="store_true", help="also against the study's Prolific submissions (matched with the server's raters)")
     p.set_defaults(func=run_collect)
 
     p = sub.add_parser("sync-exposure", help="grant each rater group's qualification to its workers (MTurk)",
@@ -143,17 +162,29 @@ def register(sub) -> None:
     p.add_argument("--study", required=True, metavar="DIR")
     _qc_args(p)
     p.add_argument("--all", action="store_true", help="approve failing assignments too")
+    _prolific_review_args(p)
     p.set_defaults(func=run_review, action="approve")
 
     p = sub.add_parser("reject", help="reject submitted assignments that fail QC (with feedback)")
     p.add_argument("--study", required=True, metavar="DIR")
     _qc_args(p)
+    _prolific_review_args(p)
     p.set_defaults(func=run_review, action="reject", all=False)
 
     p = sub.add_parser("expire", help="end a study's HITs now (submitted work can still be collected)")
     p.add_argument("--study", required=True, metavar="DIR")
     _add_target(p, "default: every endpoint the ledger lists")
+    p.add_argument("--prolific", action="store_true", help="also against the study's Prolific study (stops it: no new participants)")
     p.set_defaults(func=run_expire)
+
+    p = sub.add_parser("bonus", help="pay bonuses to a study's Prolific participants (spends money)",
+                       description="Sets up and pays bonuses through Prolific's bulk bonus API. The total with "
+                       "Prolific's fee and VAT is checked against --max-cost before anything is paid.")
+    p.add_argument("--study", required=True, metavar="DIR")
+    p.add_argument("--amounts", required=True, metavar="CSV", help="CSV with columns participant_id, amount (1.50)")
+    p.add_argument("--yes-spend-money", action="store_true", help="required: bonuses are paid at once")
+    p.add_argument("--max-cost", metavar="AMOUNT", help="required: refuse above this total")
+    p.set_defaults(func=run_bonus)
 
     p = sub.add_parser("import-batch", help="MTurk batch-result CSV or Turkle export -> votes table")
     p.add_argument("csv", help="batch results CSV (Input.*/Answer.* columns)")
@@ -300,6 +331,8 @@ def _participant_quals_of(dirs: list[str], target: mclient.Target) -> list[str]:
 
 
 def run_publish(args) -> int:
+    if args.prolific:
+        return run_publish_prolific(args)
     from mturk import screening
     from mturk.ledger import Ledger
     from mturk.publish import (check_spend_guard, estimate_cost, publish, qualification_requirements,
@@ -381,6 +414,8 @@ def run_collect(args) -> int:
         print(f"{screened} worker(s) took the screening test -> {out.parent / screening.SCREENING_CSV}")
     if res.marked_workers:
         print(f"{res.marked_workers} worker(s) given the participant qualification")
+    if args.prolific:
+        _reconcile_prolific(study, out)
     return 0
 
 
@@ -407,6 +442,8 @@ def run_review(args) -> int:
             print(f"dry run: {len(todo)} assignment(s) would be {_past(args.action)}; nothing sent")
             return 0
         n = apply_review(todo, args.action, ledger, _client_for)
+        if args.prolific:
+            _review_prolific(study, ledger, plan, args)
     other = len(plan.reject if args.action == "approve" else plan.approve)
     print(f"{n} assignment(s) {_past(args.action)}; {other} left for "
           f"{'reject' if args.action == 'approve' else 'approve'}; {plan.already_reviewed} already reviewed")
@@ -425,6 +462,13 @@ def run_expire(args) -> int:
     study = load_study(args.study)
     with Ledger.for_study(args.study) as ledger:
         n = expire(study, ledger, _client_for, _target_or_none(args))
+        if args.prolific:
+            from mturk import prolific, prolific_study
+
+            client = prolific.ProlificClient(prolific.token_from_env())
+            pid = prolific_study.study_id_of(study, ledger)
+            out = client.transition_study(pid, "STOP")
+            print(f"Prolific study {pid}: {out.get('status', 'stopped')}")
     print(f"{n} HIT(s) expired; run collect for work already submitted")
     return 0
 
@@ -451,4 +495,112 @@ def run_export(args) -> int:
     votes = read_votes(args.votes or Path(args.study) / "votes.csv")
     out = export_batch_csv(votes, args.out, args.study)
     print(out)
+    return 0
+
+
+# ---- Prolific -------------------------------------------------------------------------------------
+def run_publish_prolific(args) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from mturk import prolific, prolific_study
+    from mturk.ledger import Ledger
+    from mturk.study import load_study
+
+    if not args.public_url:
+        raise UserError("--public-url: where Prolific participants reach the rating server (e.g. https://lab.example.org)")
+    max_cost = None
+    if args.max_cost is not None:
+        try:
+            max_cost = Decimal(args.max_cost)
+        except InvalidOperation:
+            raise UserError(f"--max-cost: {args.max_cost!r} is not an amount") from None
+    study = load_study(args.study)
+    plan = prolific_study.plan_for(study, args.public_url, hits_per_participant=args.hits_per_participant,
+                                   minutes=args.estimated_minutes)
+    client = prolific.ProlificClient(prolific.token_from_env())
+    if args.dry_run:
+        for line in prolific_study.cost_lines(plan, client.study_cost(plan.reward_cents, plan.places)):
+            print(line)
+        print("dry run: nothing created")
+        return 0
+    with Ledger.for_study(args.study) as ledger:
+        res = prolific_study.publish(study, ledger, client, plan, production=args.production,
+                                     yes_spend_money=args.yes_spend_money, max_cost=max_cost)
+    for line in prolific_study.cost_lines(plan, res.total_cost_cents):
+        print(line)
+    recruit = Path(args.study) / "prolific.json"
+    prolific_study.write_recruit_config(recruit, plan)
+    print(f"Prolific study {res.prolific_id}: {res.status}" + (" (created now)" if res.created else "")
+          + (" - published" if res.published else ""))
+    print(f"serve with: regnet-bench serve ... --recruit-config {recruit}")
+    if res.status == "UNPUBLISHED":
+        print("a draft: nothing is spent until you publish it with --production --yes-spend-money --max-cost AMOUNT")
+    return 0
+
+
+def _prolific_submissions(study, ledger):
+    from mturk import prolific, prolific_study
+
+    client = prolific.ProlificClient(prolific.token_from_env())
+    pid = prolific_study.study_id_of(study, ledger)
+    return client, list(client.submissions(pid))
+
+
+def _reconcile_prolific(study, votes_path: Path) -> None:
+    from mturk import prolific_study
+    from mturk.ledger import Ledger
+    from mturk.votes import read_votes
+
+    workers = set(read_votes(votes_path)["worker_id"]) if votes_path.is_file() else set()
+    with Ledger.for_study(study.directory) as ledger:
+        _, subs = _prolific_submissions(study, ledger)
+    for line in prolific_study.reconcile(subs, workers).lines():
+        print(line)
+
+
+def _review_prolific(study, ledger, plan, args) -> None:
+    from mturk import prolific_study
+
+    client, subs = _prolific_submissions(study, ledger)
+    decisions = prolific_study.participant_decisions(plan.approve, plan.reject, ledger.assignments())
+    if args.action == "approve":
+        decisions = {k: v for k, v in decisions.items() if v[0]}
+    else:
+        decisions = {k: v for k, v in decisions.items() if not v[0]}
+    message = args.message or ("Thank you for taking part. We could not accept this submission because it did not "
+                               "pass the study's attention and listening checks, which every rater was told about "
+                               "in the instructions.")
+    out = prolific_study.review(client, subs, decisions, message=message, category=args.category,
+                                dry_run=args.dry_run)
+    print(f"Prolific: {len(out.approved)} approved, {len(out.rejected)} rejected, {len(out.already)} already reviewed, "
+          f"{len(out.no_decision)} awaiting review with no QC decision yet")
+
+
+def run_bonus(args) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    import pandas as pd
+
+    from mturk import prolific, prolific_study
+    from mturk.ledger import Ledger
+    from mturk.study import load_study
+
+    try:
+        df = pd.read_csv(args.amounts, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise UserError(f"--amounts: {args.amounts} is not a readable CSV ({type(e).__name__})") from None
+    if not {"participant_id", "amount"} <= set(df.columns):
+        raise UserError(f"--amounts: {args.amounts} needs the columns participant_id, amount")
+    try:
+        max_cost = Decimal(args.max_cost) if args.max_cost is not None else None
+    except InvalidOperation:
+        raise UserError(f"--max-cost: {args.max_cost!r} is not an amount") from None
+    study = load_study(args.study)
+    client = prolific.ProlificClient(prolific.token_from_env())
+    with Ledger.for_study(args.study) as ledger:
+        pid = prolific_study.study_id_of(study, ledger)
+    amounts = dict(zip(df["participant_id"], df["amount"]))
+    out = prolific_study.bonuses(client, pid, amounts, yes_spend_money=args.yes_spend_money, max_cost=max_cost)
+    print(f"Prolific: {len(amounts)} bonus(es) paid, total {Decimal(str(out.get('total_amount', 0))) / 100:.2f} "
+          "with Prolific's fee and VAT")
     return 0

@@ -216,3 +216,47 @@ def test_the_recruit_config_written_for_serve_is_what_the_server_reads(tmp_path)
     cfg = read_recruit_config(tmp_path / "prolific.json")
     assert cfg.completion_url.endswith("cc=" + plan.codes.completed) and cfg.hits_per_recruit == 2
     assert cfg.screenout_url.endswith(plan.codes.screened_out) and cfg.timeout_url.endswith(plan.codes.timed_out)
+
+
+# -- the verbs, on a real study folder ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def study_folder(tmp_path_factory):
+    from test_mturk_fixtures import build_small_study, make_manifests
+
+    root = tmp_path_factory.mktemp("prolific")
+    clips = make_manifests(root / "clips", n_videos=6)
+    build_small_study(clips, root / "study", protocols=("pair",), questions=("missing",), trials_per_hit=1)
+    return root / "study"
+
+
+@responses.activate
+def test_publish_hits_prolific_verb_draft_then_refusal_without_flags(study_folder, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from mturk.study import load_study
+    from regnet.cli import main
+
+    d = tmp_path / "study"
+    shutil.copytree(study_folder, d)
+    study = load_study(d)
+    places = len(study.hits) * study.max_assignments
+    monkeypatch.setenv("PROLIFIC_API_TOKEN", "tok-123")
+    responses.post(_url("/api/v1/study-cost-calculator/"), json={"total_cost": 999},
+                   match=[matchers.json_params_matcher({"reward": 50, "total_available_places": places})])
+    create = responses.post(_url("/api/v1/studies/"), json={"id": SID, "status": "UNPUBLISHED"}, status=201)
+    responses.get(_url(f"/api/v1/studies/{SID}/"), json={"id": SID, "status": "UNPUBLISHED"})
+    assert main(["publish-hits", "--study", str(d), "--prolific"]) == 2
+    assert "--public-url" in capsys.readouterr().err
+    args = ["publish-hits", "--study", str(d), "--prolific", "--public-url", "https://lab.example.org"]
+    assert main(args + ["--dry-run"]) == 0
+    assert create.call_count == 0 and "dry run: nothing created" in capsys.readouterr().out
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"Prolific study {SID}: UNPUBLISHED (created now)" in out and "total 9.99" in out
+    cfg = json.loads((d / "prolific.json").read_text())
+    assert cfg["hits_per_participant"] == 1 and cfg["completion_url"].startswith("https://app.prolific.com/")
+    assert main(args) == 0 and create.call_count == 1  # idempotent
+    assert main(args + ["--production"]) == 2
+    assert "--yes-spend-money and --max-cost" in capsys.readouterr().err
+    monkeypatch.delenv("PROLIFIC_API_TOKEN")
+    assert main(args) == 2 and "PROLIFIC_API_TOKEN: not set" in capsys.readouterr().err
