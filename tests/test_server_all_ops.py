@@ -8,7 +8,8 @@ import time
 
 import pytest
 import requests
-from server_fixtures import SIMPLE_FORM, accept_hit, assignment_of, post_form, rater, sqlite_url, start_inprocess  # noqa: F401
+from server_fixtures import (SIMPLE_FORM, accept_hit, assignment_of, post_form, rater, sqlite_url,  # noqa: F401
+                             start_inprocess)
 
 QF = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd"
 AK = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/AnswerKey.xsd"

@@ -122,6 +122,17 @@ def test_expiration_must_be_finite_and_in_range(server):
     assert [h["HITId"] for h in c.list_hits()["HITs"]] == [hit]
 
 
+INF_SCALE = "<ScaleMapping><SummedScoreMultiplier>inf</SummedScoreMultiplier></ScaleMapping>"
+HUGE_RANGE = ("<RangeMapping><SummedScoreRange><InclusiveLowerBound>0</InclusiveLowerBound>"
+              f"<InclusiveUpperBound>1</InclusiveUpperBound><QualificationValue>{10**29}</QualificationValue>"
+              "</SummedScoreRange></RangeMapping>")
+
+
+def qual_type_body(name: str, key: str) -> str:
+    return json.dumps({"Name": name, "Description": "d", "QualificationTypeStatus": "Active", "Test": TEST_FORM,
+                       "TestDurationInSeconds": 60, "AnswerKey": key})
+
+
 def _bad_calls(c, hit: str, qt: str) -> list[tuple[str, str, str]]:
     """(operation, raw JSON body, field the error must name) for finding 4."""
     big = 2**63
@@ -147,17 +158,9 @@ def _bad_calls(c, hit: str, qt: str) -> list[tuple[str, str, str]]:
                                     f'"RetryDelayInSeconds": {2**64}}}', "RetryDelayInSeconds"),
         ("CreateQualificationType", f'{{"Name": "n2", "Description": "d", "QualificationTypeStatus": "Active", '
                                     f'"AutoGranted": true, "AutoGrantedValue": {10**20}}}', "AutoGrantedValue"),
-        ("CreateQualificationType", f'{{"Name": "n3", "Description": "d", "QualificationTypeStatus": "Active", '
-                                    f'"Test": {json.dumps(TEST_FORM)}, "TestDurationInSeconds": 60, "AnswerKey": '
-                                    f'{json.dumps(answer_key("<ScaleMapping><SummedScoreMultiplier>inf</SummedScoreMultiplier></ScaleMapping>"))}}}',
-         "SummedScoreMultiplier"),
-        ("CreateQualificationType", f'{{"Name": "n4", "Description": "d", "QualificationTypeStatus": "Active", '
-                                    f'"Test": {json.dumps(TEST_FORM)}, "TestDurationInSeconds": 60, "AnswerKey": '
-                                    f'{json.dumps(answer_key("<RangeMapping><SummedScoreRange><InclusiveLowerBound>0</InclusiveLowerBound><InclusiveUpperBound>1</InclusiveUpperBound><QualificationValue>" + str(10**29) + "</QualificationValue></SummedScoreRange></RangeMapping>"))}}}',
-         "QualificationValue"),
-        ("CreateQualificationType", f'{{"Name": "n5", "Description": "d", "QualificationTypeStatus": "Active", '
-                                    f'"Test": {json.dumps(TEST_FORM)}, "TestDurationInSeconds": 60, "AnswerKey": '
-                                    f'{json.dumps(answer_key(score="²"))}}}', "AnswerScore"),
+        ("CreateQualificationType", qual_type_body("n3", answer_key(INF_SCALE)), "SummedScoreMultiplier"),
+        ("CreateQualificationType", qual_type_body("n4", answer_key(HUGE_RANGE)), "QualificationValue"),
+        ("CreateQualificationType", qual_type_body("n5", answer_key(score="²")), "AnswerScore"),
         ("CreateQualificationType", '{"Name": "n\\u0000", "Description": "d", "QualificationTypeStatus": "Active"}',
          "Name"),
         ("CreateWorkerBlock", '{"WorkerId": "W9", "Reason": "r\\u0000"}', "Reason"),
@@ -212,7 +215,8 @@ def test_unbounded_inputs_are_refused(server):
     assert s.post(f"{server.url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "a"}).status_code == 200
     export = requests.get(f"{server.url}/admin/export.csv", params={"token": server.admin_token}, timeout=30)
     assert export.status_code == 200 and len(export.content) < 10_000
-    assert [col for col in pd.read_csv(io.StringIO(export.text)).columns if col.startswith("Answer.")] == ["Answer.answer"]
+    columns = pd.read_csv(io.StringIO(export.text)).columns
+    assert [col for col in columns if col.startswith("Answer.")] == ["Answer.answer"]
 
     big = c.create_hit_with_hit_type(HITTypeId=ht, MaxAssignments=999_990, LifetimeInSeconds=600,
                                      Question=SIMPLE_FORM)["HIT"]["HITId"]
@@ -319,9 +323,7 @@ def test_values_stored_by_an_older_release_do_not_fail_submits(server):
     qt = c.create_qualification_type(Name="ears", Description="d", QualificationTypeStatus="Active", Test=TEST_FORM,
                                      AnswerKey=answer_key(), TestDurationInSeconds=300)[
         "QualificationType"]["QualificationTypeId"]
-    legacy_key = answer_key("<RangeMapping><SummedScoreRange><InclusiveLowerBound>0</InclusiveLowerBound>"
-                            "<InclusiveUpperBound>1</InclusiveUpperBound><QualificationValue>" + str(10**29)
-                            + "</QualificationValue></SummedScoreRange></RangeMapping>")
+    legacy_key = answer_key(HUGE_RANGE)
     db = Database(server.db_url)
     with db.write() as s:
         s.execute(update(HIT).where(HIT.id == hit).values(

@@ -167,4 +167,5 @@ def test_answers_beside_control_characters_reach_report(server, study, tmp_path,
     from_db = validate(from_db, "db", info)
     assert len(from_collect) == len(from_db) == expected
     key = ["assignment_id", "trial_id", "answer"]
-    assert sorted(map(tuple, from_db[key].astype(str).values)) == sorted(map(tuple, from_collect[key].astype(str).values))
+    rows = [sorted(map(tuple, frame[key].astype(str).values)) for frame in (from_db, from_collect)]
+    assert rows[0] == rows[1]
