@@ -13,7 +13,7 @@ Input (vggish_input.waveform_to_examples with mel_features, ported here): 16 kHz
 periodic-Hann frames every 10 ms, |rfft| with 512 points, 64 HTK-mel bands 125-7500 Hz (DC row
 zeroed), ``log(mel + 0.01)``; cut into non-overlapping 0.96 s examples of 96 frames x 64 bands.
 The incomplete remainder is dropped, as in the reference; so a clip shorter than 0.975 s has no
-example at all and adds nothing to the Fréchet distance (evaluate's notes count such clips).
+example at all and adds nothing to the Fréchet distance (evaluate warns with their count).
 av-benchmark stacks every example of every clip before the FD, as done here.
 """
 
