@@ -339,3 +339,22 @@ def test_values_stored_by_an_older_release_do_not_fail_submits(server):
     assert r.status_code < 400, r.text
     value = c.get_qualification_score(QualificationTypeId=qt, WorkerId="W1")["Qualification"]["IntegerValue"]
     assert value == 0  # the unreadable value counts as 0 rather than failing the test
+
+
+def test_a_megabyte_answer_is_kept(server):
+    """1 MB of text in one answer (url-encoded and multipart; werkzeug's default 500 kB cap on a
+    multipart text part is lifted for submits) comes back whole through boto3."""
+    c = server.client()
+    ht = hit_type(c)
+    text = ("é中\x00\r\n\x01abc" * 120_000)[:1_000_000]
+    for multipart in (False, True):
+        hit = c.create_hit_with_hit_type(HITTypeId=ht, LifetimeInSeconds=600, Question=SIMPLE_FORM)["HIT"]["HITId"]
+        s, aid = take(server.url, hit, "W1")
+        if multipart:
+            r = s.post(f"{server.url}/mturk/externalSubmit", timeout=60,
+                       files=[("assignmentId", (None, aid)), ("answer", (None, text.encode("utf-8")))])
+        else:
+            r = s.post(f"{server.url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": text}, timeout=60)
+        assert r.status_code == 200, r.text[:200]
+        (a,) = c.list_assignments_for_hit(HITId=hit)["Assignments"]
+        assert parse_question_form_answers(a["Answer"])["answer"] == text
