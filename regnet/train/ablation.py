@@ -356,7 +356,8 @@ def summarise(df: pd.DataFrame, vs: list[Variant]) -> pd.DataFrame:
                         paper_l2=PAPER_L2.get(v.name, float("nan")),
                         **{k: round(float(d.groupby("seed")[k].first().mean()), 4) for k in (
                             "train_code_to_mixed", "train_code_to_clean", "train_zero_to_mixed",
-                            "train_zero_to_clean") + TABLE_COLUMNS},
+                            "train_zero_to_clean")},
+                        **{k: round(float(d.groupby("seed")[k].first().mean()), 6) for k in TABLE_COLUMNS},
                         train_seconds=round(float(d.groupby("seed").train_seconds.first().sum()), 1)))
     return pd.DataFrame(out)
 
@@ -405,8 +406,10 @@ def render_markdown(table: pd.DataFrame, sc: Scale, steps: int, seeds: int, n_te
               "own code, to mixed | VII: swapped, to own clean | VII: to own mixed | VII: to donor's mixed |",
               "|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
+        # Cosines near 1 differ in the fourth decimal and beyond: Table V gets six.
         lines.append("| " + r.label + " | " + " | ".join(
-            "—" if not np.isfinite(getattr(r, k)) else f"{getattr(r, k):.3f}" for k in TABLE_COLUMNS) + " |")
+            "—" if not np.isfinite(getattr(r, k)) else f"{getattr(r, k):.{6 if k == 'code_cos_between' else 3}f}"
+            for k in TABLE_COLUMNS) + " |")
     lines += ["", f"Reference: the mixed (noisy) mel itself is {reference['l2_mixed_vs_clean']:.3f} "
               "(x1e-2) from the clean mel.", "",
               f"Wall time {total_s / 60:.1f} min ({data_s / 60:.1f} min of it synth + extract).", ""]
