@@ -52,7 +52,8 @@ def data_deviations(d: DataConfig) -> list[str]:
             out.append(f"{flow.capitalize()} optical flow (paper: TV-L1)")
         if tuple(d.flow_size) != tuple(p.flow_size):
             out.append(f"frames at {d.flow_size[0]}x{d.flow_size[1]} (paper: {p.flow_size[0]}x{p.flow_size[1]})")
-    else:
+    elif d.feature_source != "authors":
+        # The authors' released features are BN-Inception RGB + TV-L1 flow: the paper's own.
         out.append(f"features imported ({d.feature_source}), not extracted here")
     if d.clip_seconds != p.clip_seconds:
         out.append(f"{d.clip_seconds:g} s clips (paper: {p.clip_seconds:g} s)")

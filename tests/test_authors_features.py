@@ -46,6 +46,12 @@ def test_import_pads_short_and_cuts_long_videos_zero_mode(tmp_path):
     assert read_cfg.data.feature_source == "authors" and read_cfg.data.pad_mode == "zero"
     expected = read_cfg.data.cache_hash()
     assert expected.startswith("external:") and expected != preset("tiny").data.cache_hash()
+    # Their features are the paper's (BN-Inception + TV-L1); only the run's own choices are deviations.
+    import yaml
+
+    meta = yaml.safe_load((out / "cache_config.yaml").read_text())
+    assert meta["config_hash"] == expected
+    assert meta["deviations"] == ["2 s clips (paper: 10 s)", "pad_mode 'zero' (paper: 'repeat')"]
 
     f = load_features(feature_path(out, "short1"), expected_hash=expected)
     a = arrays["short1"]

@@ -24,6 +24,10 @@ def test_the_paper_config_with_a_paper_wavenet_has_no_deviation():
     assert paper_deviations(cfg, "wavenet:x.pt", cfg.vocoder) == ["WaveNet skip rule 'sum-sqrt' (the authors': r9y9-2092a64)"]
     cfg.train.adversarial = False
     assert "no adversarial loss (woGAN)" in paper_deviations(cfg)
+    # The authors' released features (BN-Inception + TV-L1) are the paper's, whatever data.backbone says.
+    authors = Config()
+    authors.data.feature_source = "authors"
+    assert paper_deviations(authors, parts=("data",)) == []
 
 
 def test_paper_preset_defaults_name_the_backbone_and_the_vocoder():

@@ -169,4 +169,8 @@ def import_features(rgb_dir: str | Path, flow_dir: str | Path, mel_dir: str | Pa
     # The config that reads this cache back: the data section only, so it layers over any preset.
     (out / CONFIG_NAME).write_text(yaml.safe_dump({"data": Config(data=ext).to_dict()["data"]},
                                                   sort_keys=False))
+    from regnet.deviations import announce, data_deviations, write_cache_config
+
+    announce("import-features", data_deviations(ext))
+    write_cache_config(out, ext)
     return result
