@@ -21,7 +21,8 @@ def test_the_paper_config_with_a_paper_wavenet_has_no_deviation():
     cfg.vocoder.skip_rule = "r9y9-2092a64"  # as import-checkpoint records the authors' vocoders
     assert paper_deviations(cfg, "wavenet:x.pt", cfg.vocoder) == []
     cfg.vocoder.skip_rule = "sum-sqrt"
-    assert paper_deviations(cfg, "wavenet:x.pt", cfg.vocoder) == ["WaveNet skip rule 'sum-sqrt' (the authors': r9y9-2092a64)"]
+    assert paper_deviations(cfg, "wavenet:x.pt", cfg.vocoder) == [
+        "WaveNet skip rule 'sum-sqrt' (the authors': r9y9-2092a64)"]
     cfg.train.adversarial = False
     assert "no adversarial loss (woGAN)" in paper_deviations(cfg)
     # The authors' released features (BN-Inception + TV-L1) are the paper's, whatever data.backbone says.
