@@ -84,6 +84,15 @@ def _f1(found: np.ndarray, truth: np.ndarray, tol: float = 0.1) -> float:
     return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
 
+def _sound(r: ManifestRow, cfg: DataConfig) -> np.ndarray | None:
+    """A training clip's recorded sound, or None (logged) when it has none: the others still serve."""
+    try:
+        return load_audio(r.audio_path or r.video_path, cfg.sample_rate, max_seconds=cfg.clip_seconds)
+    except UserError as e:
+        log.info("baseline: %s has no usable sound (%s)", r.video_id, e)
+        return None
+
+
 def choose_polarity(rows: list[ManifestRow], cfg: DataConfig, bc: BaselineConfig | None = None) -> str:
     """'rise' or 'drop', whichever matches the audio onsets of these (training) clips better."""
     import librosa
@@ -91,7 +100,9 @@ def choose_polarity(rows: list[ManifestRow], cfg: DataConfig, bc: BaselineConfig
     bc = bc or BaselineConfig()
     score = dict.fromkeys(POLARITIES, 0.0)
     for r in rows:
-        wav = load_audio(r.audio_path or r.video_path, cfg.sample_rate, max_seconds=cfg.clip_seconds)
+        wav = _sound(r, cfg)
+        if wav is None:
+            continue
         onsets = librosa.onset.onset_detect(y=wav, sr=cfg.sample_rate, hop_length=cfg.hop_length, units="time")
         energy = _energy(r.video_path, cfg)
         for pol in POLARITIES:
@@ -107,8 +118,8 @@ def class_sound(rows: list[ManifestRow], cfg: DataConfig, bc: BaselineConfig | N
     sr, n = cfg.sample_rate, int(round(bc.snippet_s * cfg.sample_rate))
     best, best_strength = None, -np.inf
     for r in rows:
-        wav = load_audio(r.audio_path or r.video_path, sr, max_seconds=cfg.clip_seconds)
-        if len(wav) < n:
+        wav = _sound(r, cfg)
+        if wav is None or len(wav) < n:
             continue
         env = librosa.onset.onset_strength(y=wav, sr=sr, hop_length=cfg.hop_length)
         i = int(np.argmax(env))
