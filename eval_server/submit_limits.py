@@ -43,8 +43,8 @@ def apply(request: Request, config: ServerConfig) -> tuple[int, str] | None:
         if request.content_length is not None and request.content_length > config.max_submit_bytes:
             return 413, (f"this submission is {request.content_length} bytes; at most "
                          f"{config.max_submit_bytes} bytes are taken")
-        return 413, (f"this submission has more than {config.max_submit_fields} fields (or one field over "
-                     f"{config.max_submit_bytes} bytes); at most {config.max_submit_fields} fields are taken")
+        return 413, (f"this submission is over the limits: at most {config.max_submit_fields} fields and "
+                     f"{config.max_submit_bytes} bytes are taken")
     return None
 
 

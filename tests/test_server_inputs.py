@@ -211,6 +211,8 @@ def test_unbounded_inputs_are_refused(server):
     files = {f"file{i}": (f"{i}.txt", b"x") for i in range(3000)}
     r = s.post(f"{server.url}/mturk/externalSubmit", data={"assignmentId": aid}, files=files, timeout=60)
     assert r.status_code == 413, (r.status_code, r.text[:200])
+    r = s.post(f"{server.url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "x" * (11 << 20)}, timeout=60)
+    assert r.status_code == 413 and "bytes" in r.text, (r.status_code, r.text[:200])
     assert c.list_assignments_for_hit(HITId=hit)["NumResults"] == 0  # nothing stored; the rater can submit again
     assert s.post(f"{server.url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "a"}).status_code == 200
     export = requests.get(f"{server.url}/admin/export.csv", params={"token": server.admin_token}, timeout=30)
