@@ -272,3 +272,40 @@ def test_s3_upload_skips_what_is_there(study_dir):
             stub.add_response("put_object", {}, {"Bucket": "bkt", "Key": key, "Body": ANY, "ContentType": "video/mp4"})
         assert upload_media(study, s3, "bkt", "/pre/") == "https://bkt.s3.amazonaws.com/pre"
         stub.assert_no_pending_responses()
+
+
+def test_exposure_groups_publish_exact_requests(tmp_path, monkeypatch):
+    """Real-or-fake with exposure control on MTurk: one qualification per rater group, a HIT type per
+    group whose requirements keep the other groups out (DoesNotExist), and each HIT annotated with
+    its token and the qualification to grant."""
+    from mturk.exposure import qual_name
+
+    clips = make_manifests(tmp_path / "clips", n_videos=4)
+    build_small_study(clips, tmp_path / "s", protocols=("real_fake",), trials_per_hit=2)
+    study = load_study(tmp_path / "s")
+    questions = render_all(study, MEDIA)
+    quals = {g: f"3QUALGROUP{g}000000000000000000"[:30] for g in range(3)}
+    types = {g: f"3HITTYPEGROUP{g}00000000000000000"[:30] for g in range(3)}
+    client = stubbed_client()
+    with Stubber(client) as stub:
+        stub_qual(stub, study)
+        stub.add_response("create_hit_type", {"HITTypeId": HIT_TYPE}, expected_hit_type(study))
+        for g in range(3):
+            stub.add_response("create_qualification_type", {"QualificationType": {"QualificationTypeId": quals[g]}},
+                              {"Name": qual_name(study, "real_fake", g), "Keywords": "regnet-bench",
+                               "QualificationTypeStatus": "Active", "Description": ANY})
+        for g in range(3):
+            want = expected_hit_type(study, exclude=[quals[o] for o in range(3) if o != g])
+            stub.add_response("create_hit_type", {"HITTypeId": types[g]}, want)
+        for i, h in enumerate(study.hits, start=1):
+            tok = request_token(study, h.local_id)
+            stub.add_response("create_hit_with_hit_type", {"HIT": {"HITId": hit_id(i), "HITTypeId": types[h.group]}},
+                              {"HITTypeId": types[h.group], "MaxAssignments": 3, "LifetimeInSeconds": 259200,
+                               "Question": questions[h.local_id], "UniqueRequestToken": tok,
+                               "RequesterAnnotation": f"{tok} grant-on-accept={quals[h.group]}"})
+        use_client(monkeypatch, client)
+        assert main(["publish-hits", "--study", str(tmp_path / "s"), "--sandbox", "--media-base-url", MEDIA]) == 0
+        stub.assert_no_pending_responses()
+    with Ledger.for_study(tmp_path / "s") as led:
+        assert {led.get(SANDBOX_URL, study.name, f"exposure_qual:real_fake:{g}") for g in range(3)} == set(quals.values())
+        assert {r.hit_type_id for r in led.hits(study.name, SANDBOX_URL)} == set(types.values())
