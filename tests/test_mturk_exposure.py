@@ -13,7 +13,7 @@ import threading
 import pandas as pd
 import pytest
 from botocore.stub import Stubber
-from server_fixtures import accept_hit, rater
+from server_fixtures import accept_hit, mturk_client, rater
 from test_mturk_fixtures import build_small_study, make_manifests, stubbed_client
 from werkzeug.serving import make_server
 
@@ -106,7 +106,7 @@ def test_local_server_grants_on_accept_and_closes_other_groups(rf_study, server,
         quals = {g: led.get(server, study.name, f"exposure_qual:real_fake:{g}") for g in range(3)}
     assert all(quals.values()) and len(set(quals.values())) == 3
     group_hits = {g: [by_local[h.local_id] for h in study.hits if h.group == g] for g in range(3)}
-    c = pytest.importorskip("server_fixtures").mturk_client(server, KEY, SECRET)
+    c = mturk_client(server, KEY, SECRET)
     # Each group's HITs carry the grant rule in their annotation and exclude the other groups.
     for g, ids in group_hits.items():
         h = c.get_hit(HITId=ids[0])["HIT"]

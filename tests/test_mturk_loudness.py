@@ -13,11 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mturk.loudness import measure, measure_samples
+from mturk.loudness import LoudnessOptions, measure, measure_samples
 from mturk.media import ffmpeg_exe
 from mturk.study import load_study
 from mturk.trials import StudyOptions, build_study
-from mturk.loudness import LoudnessOptions
 from regnet.cli import main
 from regnet.errors import UserError
 
