@@ -44,7 +44,7 @@ def api() -> Response:
     try:
         try:
             params = json.loads(body.decode("utf-8") or "{}")
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (UnicodeDecodeError, ValueError) as e:  # ValueError: JSONDecodeError, or a number of 4,300+ digits
             raise ApiError(f"The request body is not valid JSON: {e}.", "AWS.MechanicalTurk.MalformedRequest") from None
         except RecursionError:  # e.g. {"a":{"a":...}} nested thousands deep: the client's fault, not ours
             raise ApiError("The request body is not valid JSON: nested too deeply.",

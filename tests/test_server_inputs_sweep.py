@@ -111,7 +111,8 @@ def _cases(op_model, ids: dict):
     structures) replaced by each bad value or removed; plus bodies that are not objects at all."""
     shape = op_model.input_shape
     base = {k: _valid(m, k, ids) for k, m in shape.members.items() if k in shape.required_members} if shape else {}
-    for body in (b"", b"[]", b"null", b'"x"', b"{" * 5000, b'{"a":' * 3000 + b"1" + b"}" * 3000, b"\xff\xfe"):
+    for body in (b"", b"[]", b"null", b'"x"', b"{" * 5000, b'{"a":' * 3000 + b"1" + b"}" * 3000, b"\xff\xfe",
+                 b'{"MaxResults": ' + b"1" * 5000 + b"}", b'{"x": 1e999999}', b'{"x": NaN}'):
         yield "body", body
     if shape is None:
         return

@@ -53,18 +53,18 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True)
 
 
-_MONEY_RE = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
+_MONEY_RE = re.compile(r"^[0-9]{1,7}(\.[0-9]{1,2})?\Z")
 
 
 def money(value: str, field: str, *, minimum: str = "0.00") -> str:
     """MTurk's money format: a decimal string in US dollars with at most two decimals ("0.50")."""
     if not isinstance(value, str) or not _MONEY_RE.match(value.strip()):
-        raise ApiError(f"Value '{value}' for {field} is not a valid amount: use dollars with at most "
+        raise ApiError(f"Value '{shown(value)}' for {field} is not a valid amount: use dollars with at most "
                        "two decimal places, e.g. \"0.50\".")
     try:
         d = Decimal(value.strip())
     except InvalidOperation:
-        raise ApiError(f"Value '{value}' for {field} is not a valid amount.") from None
+        raise ApiError(f"Value '{shown(value)}' for {field} is not a valid amount.") from None
     if d < Decimal(minimum):
         raise ApiError(f"{field} must be at least {minimum}.")
     return f"{d:.2f}"
