@@ -56,7 +56,11 @@ def generated(tmp_path_factory):
     return root
 
 
-def test_extract_and_generate_record_and_log_the_deviations_once(generated, capfd):
+def test_extract_and_generate_record_and_log_the_deviations_once(generated, capfd, monkeypatch):
+    import regnet.deviations
+
+    # announce() says a list once per process; other tests in this process may have said it already.
+    monkeypatch.setattr(regnet.deviations, "_SAID", set())
     root = generated
     assert main(["-q", "extract", "--manifest", str(root / "synth" / "manifest.csv"), "--out",
                  str(root / "features"), "--preset", "tiny"]) == 0
