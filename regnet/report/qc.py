@@ -6,7 +6,6 @@ that `reject` refuses reaches a table. Gold/catch trials screen raters and never
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
