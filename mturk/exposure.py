@@ -56,6 +56,7 @@ class ExposureDesign:
     videos: list[str]
     square: list[list[str]]
     hits: dict[str, list[str]] = field(default_factory=dict)  # group -> local HIT ids
+    trials: dict[str, list[str]] = field(default_factory=dict)  # group -> main trial ids
 
     @property
     def n_groups(self) -> int:
@@ -64,13 +65,15 @@ class ExposureDesign:
     def to_json(self) -> dict:
         return {"protocol": self.protocol, "rule": RULE, "conditions": self.conditions,
                 "groups": self.n_groups, "videos": self.videos, "square": self.square, "hits": self.hits,
+                "trials": self.trials,
                 "enforced_by": "one qualification per group, granted on accept; each group's HITs require "
                                "the other groups' qualifications DoesNotExist"}
 
     @classmethod
     def from_json(cls, d: dict) -> "ExposureDesign":
         return cls(d["protocol"], list(d["conditions"]), list(d["videos"]), [list(r) for r in d["square"]],
-                   {str(k): list(v) for k, v in d.get("hits", {}).items()})
+                   {str(k): list(v) for k, v in d.get("hits", {}).items()},
+                   {str(k): list(v) for k, v in d.get("trials", {}).items()})
 
 
 def designs_of(study) -> dict[str, ExposureDesign]:

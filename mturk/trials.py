@@ -401,6 +401,8 @@ def build_study(clip_manifests: list[str | Path], out_dir: str | Path, opts: Stu
     for d in designs.values():
         d.hits = {str(g): [h.local_id for h in hits if h.kind == d.protocol and h.group == g]
                   for g in range(d.n_groups)}
+        d.trials = {str(g): [t.trial_id for t in all_trials if t.kind == d.protocol and t.role == "main"
+                             and t.group == str(g)] for g in range(d.n_groups)}
     study = Study(name=opts.name, uid=uid, seed=opts.seed, systems=systems, real_system=b.real,
                   protocols=list(dict.fromkeys(k for k, _ in main)), questions=list(opts.questions),
                   title=opts.title, description=opts.description, keywords=opts.keywords, reward=opts.reward,

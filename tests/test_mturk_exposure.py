@@ -61,6 +61,9 @@ def test_latin_square_splits_conditions_over_groups(rf_study):
         groups = {study.trial(t).group for t in h.trial_ids if study.trial(t).role == "main"}
         assert groups == {str(h.group)}
         assert h.local_id in design["hits"][str(h.group)]
+        for t in h.trial_ids:
+            if study.trial(t).role == "main":
+                assert t in design["trials"][str(h.group)]
     # trials.csv carries the group of each main trial.
     df = pd.read_csv(study.directory / "trials.csv", dtype=str, keep_default_na=False)
     assert set(df[(df.kind == "real_fake") & (df.role == "main")].group) == {"0", "1", "2"}
