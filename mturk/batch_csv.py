@@ -95,7 +95,7 @@ def export_batch_csv(votes: pd.DataFrame, out: str | Path, study_dir: str | Path
     out = Path(out)
     study = load_study(study_dir) if study_dir is not None else None
     index = study.trial_index() if study else {}
-    verdicts = {v.assignment_id: v for v in assess(votes, rules or QCRules(), study)}
+    verdicts = {v.assignment_id: v for v in assess(votes, rules or QCRules.for_study(study_dir), study)}
     rows = []
     for aid, g in votes.groupby("assignment_id", sort=True):
         f = g.iloc[0]
