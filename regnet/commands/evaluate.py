@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="objective metrics: mel L2, onset P/R/F1/Acc/AP, envelope r, [FD, KL]",
+        "evaluate", help="objective metrics: mel L2, onset P/R/F1/Acc/AP, envelope r, [FD, KL, IS, DeSync]",
         description="Measure generated clips against the real sound (or the synthetic benchmark's "
         "clean relevant track and exact event times) and write objective.md / objective.csv with "
         "mean ± 95% CI per system and class.")
@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="repeatable. NAME=PATH: a released embedder's weight file, NAME one of "
                    "panns-cnn14 (Cnn14_mAP=0.431.pth or Cnn14_16k_mAP=0.438.pth: FD, KL, IS) or "
                    "vggish (vggish-10086976.pth: FD) or passt (passt-s-f128-p16-s10-ap.476-swa.pt: "
-                   "FD, KL, IS); a plain PATH: a fit-embedder file (FD, KL). "
+                   "FD, KL, IS) or synchformer (synchformer_state_dict.pth: per-clip audio-visual "
+                   "offset and DeSync against each clip's video); a plain PATH: a fit-embedder file (FD, KL). "
                    "Nothing is downloaded; skipped without it")
     p.add_argument("--vggish-pca", metavar="PATH",
                    help="VGGish PCA parameters (vggish_pca_params-970ea276.pth) to apply torchvggish's "

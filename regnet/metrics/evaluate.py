@@ -12,6 +12,13 @@ clips, and ``objective_clips_embedders.csv`` (long: one row per clip and metric)
 carries the embedder's name, its weight file's sha256 and its input sample rate. Each embedder
 reads the clip and reference files again at its own rate through `regnet.data.audio.load_audio`
 (the project's one resampler), cut or zero-padded to the clip length.
+
+With ``synchformer`` among them it adds each clip's predicted audio-visual offset (s) of its first
+and last 4.8 s and DeSync (their mean absolute value, av-benchmark's definition) per system and
+class with a bootstrap interval: the clip's audio against the video it was made for (the
+manifest's video, else the clips.csv source_video, else the clip file), read through
+`regnet.data.video.read_video` at 25 fps and `load_audio` at 16 kHz, uncut and unpadded. Clips
+shorter than 4.8 s are skipped for DeSync, as av-benchmark's loaders drop them, and named.
 """
 
 from __future__ import annotations
@@ -61,7 +68,8 @@ SUMMARY_COLUMNS = ["system", "class", "metric", "n", "mean", "ci95_low", "ci95_h
                    "embedder", "weights_sha256", "sample_rate_hz"]
 # Metrics of the released embedders, per embedder name: metric prefix -> table heading.
 RELEASED_METRICS = {"fd": "FD ↓", "kl_softmax": "KL softmax ↓", "kl_sigmoid": "KL sigmoid ↓",
-                    "is": "IS ↑"}
+                    "is": "IS ↑", "desync": "DeSync ↓"}
+SYNC_MODEL = "synchformer"  # `regnet.metrics.embedders.synchformer`: audio and video, not an audio embedder
 
 
 @dataclass
@@ -177,7 +185,7 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
     cache = _AudioCache(cfg)
     embedder = _load_embedder(opts)
     released = _load_released(opts)
-    records, wavs, ref_wavs, pairs = [], [], [], []
+    records, wavs, ref_wavs, pairs, videos = [], [], [], [], []
     for clip in clips:
         where = f"{clip.system}/{clip.video_id}"
         try:
@@ -196,6 +204,7 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
             wavs.append(wav)
             ref_wavs.append(ref_wav)
         pairs.append((Path(clip.wav_path), ref.audio_path))
+        videos.append(_video_of(clip, index))
     per_clip = pd.DataFrame(records)
     notes = [f"reference: {opts.reference}; onset tolerance ±{opts.tolerance_s * 1000:.0f} ms; "
              f"clip length {cfg.clip_seconds:g} s at {cfg.sample_rate} Hz",
@@ -229,7 +238,13 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
     if released:
         rows, clip_rows = [], []
         for emb in released:
-            r, c = released_metrics(emb, per_clip, pairs, cfg.clip_seconds, opts)
+            if emb.name == SYNC_MODEL:
+                r, c, short = sync_metrics(emb, per_clip, [g for g, _ in pairs], videos, cfg.clip_seconds, opts)
+                if short:
+                    notes.append(f"{emb.name}: {len(short)} clip(s) shorter than {emb.config.window_s:g} s (or "
+                                 "unreadable) left out of DeSync: " + ", ".join(short))
+            else:
+                r, c = released_metrics(emb, per_clip, pairs, cfg.clip_seconds, opts)
             rows += r
             clip_rows += c
             # per-clip values also as columns of objective_clips.csv, where the human-vs-machine
@@ -317,6 +332,80 @@ def released_metrics(emb: ReleasedEmbedder, per_clip: pd.DataFrame, pairs: list[
                          "mean": ci.value, "ci95_low": ci.low, "ci95_high": ci.high,
                          "ci_method": "bootstrap" if np.isfinite(ci.low) else "", **tag})
     return rows, clip_rows
+
+
+def _video_of(clip: ClipRecord, index: ReferenceIndex) -> Path:
+    """The video a clip's sound was made for: av-benchmark pairs generated audio with the
+    ground-truth video."""
+    row = index.manifest_row(clip)
+    if row is not None and row.video_path:
+        return Path(row.video_path)
+    src = (clip.source_video or "").strip()
+    if src and Path(src).is_file():
+        return Path(src)
+    return Path(clip.clip_path)
+
+
+def _sync_frames(path: Path, clip_seconds: float, side: int) -> np.ndarray:
+    """uint8 frames [T, side, side, 3] at 25 fps: short side scaled to ``side``, centre-cropped
+    (av-benchmark: Resize(224, bicubic) + CenterCrop(224); ffmpeg's area scaling here)."""
+    from regnet.data.video import probe, read_video
+    from regnet.metrics.embedders.synchformer import FPS, centre_crop, video_size
+
+    info = probe(path)
+    if not info.has_video or not info.size:
+        raise UserError(f"{path}: no video stream")
+    decoded = read_video(path, FPS, clip_seconds, video_size(*info.size, side), info=info)
+    return centre_crop(decoded.frames, side)
+
+
+def sync_metrics(model, per_clip: pd.DataFrame, wav_paths: list[Path], video_paths: list[Path],
+                 clip_seconds: float, opts: EvaluateOptions) -> tuple[list[dict], list[dict], list[str]]:
+    """Synchformer's per-clip offsets and DeSync (summary rows with bootstrap intervals, per-clip
+    rows, and the clips left out as too short or unreadable); row k of per_clip is wav_paths[k]
+    against video_paths[k]."""
+    from tqdm import tqdm
+
+    from regnet.metrics.embedders.synchformer import desync, predicted_offsets
+    from regnet.metrics.posteriors import bootstrap_mean
+
+    n = len(per_clip)
+    first, last, ds = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    keys = per_clip[["system", "video_id"]].astype(str).agg("/".join, axis=1).tolist()
+    short: list[str] = []
+    frames_of: dict[Path, np.ndarray] = {}
+    # one video decoded at a time, however many systems were made for it
+    for k in tqdm(sorted(range(n), key=lambda i: str(video_paths[i])), desc=f"{model.name} @ 25 fps",
+                  unit="clip", disable=None):
+        try:
+            if video_paths[k] not in frames_of:
+                frames_of.clear()
+                frames_of[video_paths[k]] = _sync_frames(video_paths[k], clip_seconds, model.config.image)
+            wav = load_audio(wav_paths[k], model.sample_rate, clip_seconds)
+        except UserError as e:
+            log.warning("%s: %s: %s", model.name, keys[k], e)
+            short.append(keys[k])
+            continue
+        logits = model.predict(frames_of[video_paths[k]], wav)
+        if logits is None:
+            short.append(keys[k])
+            continue
+        first[k], last[k] = predicted_offsets(logits)
+        ds[k] = desync(logits[:1], logits[1:])[0]
+    tag = {"embedder": model.name, "weights_sha256": model.sha256, "sample_rate_hz": model.sample_rate}
+    values = {f"sync_offset_first_s_{model.name}": first, f"sync_offset_last_s_{model.name}": last,
+              f"desync_{model.name}": ds}
+    clip_rows = [{**row, "metric": name, "value": float(v[k]), **tag}
+                 for k, row in enumerate(per_clip[["system", "video_id", "class"]].to_dict("records"))
+                 for name, v in values.items()]
+    rows = []
+    for system, cls, mask in _groups(per_clip):
+        idx = np.flatnonzero(mask.to_numpy())
+        ci = bootstrap_mean(ds[idx], max(opts.bootstrap, 1000) if opts.bootstrap else 0, opts.seed)
+        rows.append({"system": system, "class": cls, "metric": f"desync_{model.name}", "n": ci.n,
+                     "mean": ci.value, "ci95_low": ci.low, "ci95_high": ci.high,
+                     "ci_method": "bootstrap" if np.isfinite(ci.low) else "", **tag})
+    return rows, clip_rows, sorted(short)
 
 
 def _load_embedder(opts: EvaluateOptions):
@@ -439,7 +528,9 @@ def _released_markdown(result: EvaluationResult) -> list[str]:
               "Fréchet distance of the system's embeddings to those of its references; KL: mean "
               "per-clip KL(reference || generated) of the class posteriors (softmax, or element-wise "
               "sigmoid); IS: Inception Score of the generated clips (av-benchmark's 10 splits, fewer "
-              "with under 20 clips). `objective_clips_embedders.csv` has the per-clip KL values.", ""]
+              "with under 20 clips). DeSync: mean over clips of Synchformer's absolute predicted "
+              "audio-visual offset (s; the mean of the clip's first and last 4.8 s). "
+              "`objective_clips_embedders.csv` has the per-clip KL values and offsets.", ""]
     return lines
 
 

@@ -10,6 +10,9 @@ the released file's key layout (one file per model), so the real file loads with
   (16 kHz, one 128-d embedding per 0.96 s frame), optionally with ``vggish_pca_params-970ea276.pth``.
 - ``passt`` (`regnet.metrics.embedders.passt`): PaSST-S, ``passt-s-f128-p16-s10-ap.476-swa.pt``
   (32 kHz): a 768-d embedding and 527 AudioSet logits per clip.
+- ``synchformer`` (`regnet.metrics.embedders.synchformer`): Synchformer, ``synchformer_state_dict.pth``
+  (video 25 fps at 224x224 with audio at 16 kHz): the audio-visual offset of a clip's first and last
+  4.8 s, for DeSync. It is not an audio embedder: `load_released` returns its `SyncModel`.
 
 `load_released` checks the file against the architecture first and names the first missing,
 unexpected or wrong-shaped tensor in a one-line `UserError`.
@@ -117,12 +120,13 @@ def check_state_dict(path: Path, model, state: dict, optional_suffixes: tuple[st
 # name -> loader(path, **options) -> ReleasedEmbedder; filled lazily so importing this package
 # does not import torch.
 def _loaders() -> dict[str, Callable[..., ReleasedEmbedder]]:
-    from regnet.metrics.embedders import panns, passt, vggish
+    from regnet.metrics.embedders import panns, passt, synchformer, vggish
 
-    return {"panns-cnn14": panns.load, "vggish": vggish.load, "passt": passt.load}
+    return {"panns-cnn14": panns.load, "vggish": vggish.load, "passt": passt.load,
+            "synchformer": synchformer.load}
 
 
-EMBEDDER_NAMES = ("panns-cnn14", "vggish", "passt")
+EMBEDDER_NAMES = ("panns-cnn14", "vggish", "passt", "synchformer")
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,8 @@ def parse_spec(text: str) -> EmbedderSpec | None:
     return EmbedderSpec(name, Path(rest))
 
 
-def load_released(spec: EmbedderSpec, **options) -> ReleasedEmbedder:
+def load_released(spec: EmbedderSpec, **options):
+    """The loaded model: a `ReleasedEmbedder`, or for ``synchformer`` its `SyncModel`."""
     if not spec.path.is_file():
         raise UserError(f"{spec.path}: {spec.name} weights not found (download them once; see the "
                         "README's metrics table)")
