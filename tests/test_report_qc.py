@@ -273,3 +273,25 @@ def test_rating_column_honoured_where_the_answer_is_blank():
                             answer=None, rating=4.0, worker_id="W1", assignment_id="A1")])
     v = validate(df.reindex(columns=VOTE_COLUMNS).assign(trial_role="main"), "v")
     assert v["answer"].iloc[0] == "4" and v["rating"].iloc[0] == 4.0
+
+
+def test_one_config_section_in_the_study(tmp_path):
+    from mturk.qc import QCConfig
+
+    d = tmp_path / "study"
+    d.mkdir()
+    (d / "study.json").write_text(json.dumps({"systems": ["regnet", "vs"],
+                                              "qc": {"max_failed_catch": 1, "max_work_time_s": None}}))
+    cfg = QCConfig.for_study(d)
+    assert cfg.max_failed_catch == 1 and cfg.max_work_time_s is None
+    assert QCConfig.for_study(None) == QCConfig()
+    # The study's rules reach reject and report alike: one missed catch is now tolerated.
+    df = three_disagreements()
+    from mturk.qc import assess
+
+    assert "A1" not in {v.assignment_id for v in assess(df, cfg) if not v.passed}
+    for bad, msg in (({"max_failed_catch": "two"}, "whole number"), ({"nope": 1}, "unknown QC rule")):
+        (d / "study.json").write_text(json.dumps({"qc": bad}))
+        with pytest.raises(UserError, match=msg) as e:
+            QCConfig.for_study(d)
+        assert "\n" not in str(e.value) and "study.json" in str(e.value)

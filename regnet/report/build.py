@@ -69,6 +69,9 @@ def build_report(raw: pd.DataFrame, source: str, study: StudyInfo | None = None,
 
         paid, _ = read_decisions(options.decisions)
     qc = apply_qc(df, options.rules, _mturk_study(study), paid)
+    if options.decisions is not None:
+        qc.notes.insert(0, f"Pay decisions read from {options.decisions} (approve/reject); the "
+                        "rules above are the ones recorded with them unless a flag changed one.")
     if qc.kept.empty:
         reasons = "; ".join(f"{e.rule}: {e.votes}" for e in qc.exclusions) or "only gold/catch trials"
         raise UserError(f"{source}: no main-trial vote left after QC ({reasons})")
