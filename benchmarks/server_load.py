@@ -11,6 +11,13 @@ process) and PostgreSQL (`serve --processes 2`, a throwaway cluster like the tes
 
     .venv/bin/python benchmarks/server_load.py                       # the full workload, both backends
     .venv/bin/python benchmarks/server_load.py --hits-per-group 200 --seconds 3 --backends sqlite
+    .venv/bin/python benchmarks/server_load.py --cpu-requests 300 --groups 2 --hits-per-group 300
+
+--cpu-requests N measures what throughput on a shared machine cannot: the server's CPU time per request
+of each hot route (accept-next, the frame page, the HIT page, submit), N of each, through Flask's test
+client in this one process (time.process_time over each batch; no sockets, no client processes), with
+--cpu-profile ROUTE printing cProfile's top functions for one route. Its last line is the CPU ms of one
+next-task page load (the three requests together).
 
 Bounded: each phase of each level stops after --seconds or --max-per-rater page loads per rater; the
 server and the clients run as separate processes (the clients in --client-processes processes), so
@@ -345,6 +352,72 @@ def run_backend(name: str, db: str, processes: int, args) -> dict[str, float]:
     return figures
 
 
+def cpu_per_request(args) -> dict[str, float]:
+    """CPU ms per request of each hot route, N requests each, in this process (see the docstring)."""
+    import cProfile
+    import io
+    import pstats
+
+    from eval_server.config import ServerConfig
+    from eval_server.server import build_app, start_in_thread
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = ServerConfig(db_url=os.path.join(tmp, "cpu.sqlite"), requester_key=KEY, requester_secret=SECRET,
+                           admin_token="cpu-bench")
+        app, _, _ = build_app(cfg)
+        # The HITs are made through the requester API on a real socket, then the server is closed: the
+        # measured requests go through the test client only, so nothing else spends this process's CPU.
+        srv = start_in_thread(app, threads=8)
+        try:
+            groups = make_workload(srv.url, args.groups, args.hits_per_group, args.assignments)
+        finally:
+            srv.close()
+        n = args.cpu_requests
+        if n > args.hits_per_group * args.assignments:
+            raise SystemExit("--cpu-requests: more than one group's assignments (--hits-per-group x --assignments)")
+        raters = []
+        for i in range(min(32, n)):
+            c = app.test_client()
+            r = c.get("/worker", query_string={"workerId": f"CPU-{i:03d}"}, follow_redirects=True)
+            raters.append((c, CSRF_META.search(r.get_data(as_text=True)).group(1)))
+        jobs = [raters[k % len(raters)] for k in range(n)]
+        prof = cProfile.Profile() if args.cpu_profile else None
+        cpu: dict[str, float] = {}
+
+        def batch(name: str, calls: list, ok: int) -> list:
+            if prof is not None and args.cpu_profile == name:
+                prof.enable()
+            t0 = time.process_time()
+            out = [f() for f in calls]
+            cpu[name] = (time.process_time() - t0) / len(calls) * 1e3
+            if prof is not None:
+                prof.disable()
+            bad = [r.status_code for r in out if r.status_code != ok]
+            if bad:
+                raise SystemExit(f"{name}: {len(bad)} of {len(out)} answered {sorted(set(bad))}, not {ok}")
+            return out
+        accepted = batch("accept-next", [lambda c=c, t=t: c.post("/worker/accept-next", query_string={
+            "hitTypeId": groups[0]}, headers={"X-CSRFToken": t}) for c, t in jobs], 303)
+        locs = [r.headers["Location"] for r in accepted]
+        frames = batch("frame", [lambda c=c, u=u: c.get(u) for (c, _), u in zip(jobs, locs)], 200)
+        srcs = [html.unescape(IFRAME_SRC.search(r.get_data(as_text=True)).group(1)) for r in frames]
+        batch("task", [lambda c=c, u=u: c.get(u) for (c, _), u in zip(jobs, srcs)], 200)
+        aids = [u.split("assignmentId=")[1].split("&")[0] for u in locs]
+        batch("submit", [lambda c=c, a=a: c.post("/mturk/externalSubmit", data={"assignmentId": a, "t1": f"answer {a}"})
+                         for (c, _), a in zip(jobs, aids)], 200)
+        app.extensions["regnet_eval_server"].db.dispose()
+    print(f"CPU time per request, {n} of each, one process, SQLite ({args.groups} groups x {args.hits_per_group} "
+          f"HITs x {args.assignments}); load average {os.getloadavg()[0]:.1f}:")
+    for name, ms in cpu.items():
+        print(f"  {name:<12} {ms:6.2f} ms")
+    if prof is not None:
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(40)
+        print(out.getvalue())
+    cpu["page_load"] = cpu["accept-next"] + cpu["frame"] + cpu["task"]
+    print(f"next_task_page_load_cpu_ms: {cpu['page_load']:.2f}")
+    return cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
@@ -360,7 +433,14 @@ def main() -> None:
                     help="server processes on SQLite (more than 1: writers of different processes meet at "
                          "SQLite's file lock and its busy handler)")
     ap.add_argument("--client-processes", type=int, default=min(4, os.cpu_count() or 1))
+    ap.add_argument("--cpu-requests", type=int, default=0,
+                    help="instead of the load run: CPU ms per request of each hot route, N requests each")
+    ap.add_argument("--cpu-profile", choices=("accept-next", "frame", "task", "submit"),
+                    help="with --cpu-requests: cProfile's top functions of this route")
     args = ap.parse_args()
+    if args.cpu_requests:
+        cpu_per_request(args)
+        return
     args.levels = [int(x) for x in args.levels.split(",")]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - {"sqlite", "postgresql"}

@@ -3,16 +3,17 @@ qualification checks, accept (slot-limited), submit (one transaction), expiry an
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from eval_server import exposure, questions, review_policies, xml_answers
+from eval_server import exposure, question_cache, review_policies, xml_answers
 from eval_server.ids import new_id
 from eval_server.db import HIT, Assignment, Database, HITType, Qualification, QualificationType, Upload, WorkerBlock
 
@@ -159,11 +160,28 @@ def is_blocked(s: Session, worker_id: str) -> bool:
 
 # ---- accept / submit ---------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=256)
+def requirements(qual_requirements: str) -> tuple[dict, ...]:
+    """A HIT type's QualificationRequirements JSON, parsed once per distinct text (read-only: the
+    dicts are shared between requests)."""
+    return tuple(json.loads(qual_requirements))
+
+
+_A = Assignment.__table__
+_EXPIRE = (update(_A).where(_A.c.hit_id == bindparam("hid"), _A.c.status == "Accepted",
+                            _A.c.deadline <= bindparam("at"))
+           .values(status="Abandoned", slot=None, active_worker=None))
+
+
 def expire_stale(s: Session, hit_id: str, at: float) -> None:
-    """Accepted assignments past their deadline go back to the pool (their slot is freed)."""
-    s.execute(update(Assignment)
-              .where(Assignment.hit_id == hit_id, Assignment.status == "Accepted", Assignment.deadline <= at)
-              .values(status="Abandoned", slot=None, active_worker=None))
+    """Accepted assignments past their deadline go back to the pool (their slot is freed).
+
+    A Core UPDATE, built once, on the session's connection: it runs on every accept, and the ORM
+    form spent more CPU matching the update against objects in the session than SQLite spends on
+    it. Pending changes are flushed first; no caller keeps an affected assignment loaded (an
+    assignment it holds is one it has just decided on itself)."""
+    s.flush()
+    s.connection().execute(_EXPIRE, {"hid": hit_id, "at": at})
 
 
 def accept(db: Database, hit_id: str, worker_id: str, at: float) -> Assignment:
@@ -179,48 +197,99 @@ def accept(db: Database, hit_id: str, worker_id: str, at: float) -> Assignment:
     raise WorkerError(503, "the server is busy; try again")
 
 
+@functools.lru_cache(maxsize=None)
+def _accept_stmts(postgres: bool):
+    """The statements of an accept, built once (bound parameters hid, w): the HIT with its type and
+    whether the worker is blocked, row-locked on PostgreSQL (SQLite's BEGIN IMMEDIATE already holds
+    the write lock); and the HIT's assignments that hold a slot or are the worker's own."""
+    h, t, b = HIT.__table__.c, HITType.__table__.c, WorkerBlock.__table__.c
+    hit = (select(h.id, h.disposed, h.reviewing, h.expiration, h.max_assignments, h.annotation,
+                  t.assignment_duration, t.qual_requirements,
+                  exists().where(b.worker_id == bindparam("w")).label("blocked"))
+           .select_from(HIT.__table__.join(HITType.__table__, t.id == h.hit_type_id))
+           .where(h.id == bindparam("hid")))
+    if postgres:
+        hit = hit.with_for_update(of=HIT.__table__)
+    held = (select(_A.c.id, _A.c.slot, _A.c.active_worker, _A.c.status)
+            .where(_A.c.hit_id == bindparam("hid"),
+                   _A.c.slot.is_not(None) | (_A.c.active_worker == bindparam("w"))))
+    return hit, held
+
+
 def _accept_in(s: Session, hit_id: str, worker_id: str, at: float) -> Assignment:
-    hit = s.get(HIT, hit_id, with_for_update=True)
+    """Take a slot of the HIT for the worker inside the caller's write transaction. Core statements
+    on the session's connection (this runs on every accept; the checks and their order are those of
+    the ORM form it replaced): no such HIT 404, blocked 403, the worker's own live assignment
+    (returned if still open, else 409), closed 410, qualifications 403, no free slot 409."""
+    conn = s.connection()
+    hit_q, held_q = _accept_stmts(conn.dialect.name == "postgresql")
+    params = {"hid": hit_id, "w": worker_id}
+    hit = conn.execute(hit_q, params).first()
     if hit is None or hit.disposed:
         raise WorkerError(404, f"HIT {hit_id} does not exist")
-    if is_blocked(s, worker_id):
+    if hit.blocked:
         raise WorkerError(403, "you are blocked from working for this requester")
     expire_stale(s, hit_id, at)
-    mine = s.scalars(select(Assignment).where(Assignment.hit_id == hit_id,
-                                              Assignment.active_worker == worker_id)).first()
+    held = conn.execute(held_q, params).all()
+    mine = next((r for r in held if r.active_worker == worker_id), None)
     if mine is not None:
         if mine.status == "Accepted":
-            return mine
+            return s.get(Assignment, mine.id)
         raise WorkerError(409, f"you have already submitted HIT {hit_id}; one assignment per worker")
     if hit.reviewing or at >= hit.expiration:
         raise WorkerError(410, f"HIT {hit_id} is no longer available")
-    hit_type = s.get(HITType, hit.hit_type_id)
-    failed = unmet_requirements(s, worker_id, json.loads(hit_type.qual_requirements), "Accept",
-                                grant_auto=True, at=at)
-    if failed:
-        raise WorkerError(403, "you do not meet this HIT's qualification requirements: " + ", ".join(failed))
-    used = set(s.scalars(select(Assignment.slot).where(Assignment.hit_id == hit_id,
-                                                       Assignment.slot.is_not(None))))
+    reqs = requirements(hit.qual_requirements)
+    if reqs:
+        failed = unmet_requirements(s, worker_id, reqs, "Accept", grant_auto=True, at=at)
+        if failed:
+            raise WorkerError(403, "you do not meet this HIT's qualification requirements: " + ", ".join(failed))
+    used = {r.slot for r in held if r.slot is not None}
     free = next((i for i in range(hit.max_assignments) if i not in used), None)
     if free is None:
         raise WorkerError(409, f"HIT {hit_id} has no assignments left")
-    a = Assignment(id=new_id(), hit_id=hit_id, worker_id=worker_id, slot=free, active_worker=worker_id,
-                   status="Accepted", accept_time=at, deadline=at + hit_type.assignment_duration)
-    s.add(a)
-    s.flush()
+    values = dict(id=new_id(), hit_id=hit_id, worker_id=worker_id, slot=free, active_worker=worker_id,
+                  status="Accepted", accept_time=at, deadline=at + hit.assignment_duration)
+    conn.execute(_A.insert(), values)
     # Exposure control: the HIT may ask that its rater group's qualification be granted now, in the
     # same transaction, so the other groups' HITs (which require it absent) close to this worker.
-    exposure.grant_on_accept(s, hit, worker_id, at)
-    return a
+    if exposure.grants_in(hit.annotation):
+        exposure.grant_on_accept(s, s.get(HIT, hit_id), worker_id, at)
+    # What callers read (id, hit_id, deadline...); not attached to the session, the row is written.
+    return Assignment(**values)
+
+
+_H, _T = HIT.__table__, HITType.__table__
+
+
+@functools.lru_cache(maxsize=None)
+def _submit_stmts(postgres: bool):
+    """The statements of a submit, built once (bound parameter aid): the assignment with its HIT's
+    question, policies and type's auto-approval delay (the assignment row locked on PostgreSQL;
+    SQLite's BEGIN IMMEDIATE holds the write lock), and the two updates it can end in."""
+    row = (select(_A.c.id, _A.c.hit_id, _A.c.worker_id, _A.c.status, _A.c.deadline, _H.c.question,
+                  _H.c.assignment_policy, _H.c.hit_policy, _H.c.hit_policy_done, _T.c.auto_approval_delay)
+           .select_from(_A.join(_H, _H.c.id == _A.c.hit_id).join(_T, _T.c.id == _H.c.hit_type_id))
+           .where(_A.c.id == bindparam("aid")))
+    if postgres:
+        row = row.with_for_update(of=_A)
+    expire = update(_A).where(_A.c.id == bindparam("aid")).values(status="Abandoned", slot=None, active_worker=None)
+    store = (update(_A).where(_A.c.id == bindparam("aid"))
+             .values(answer_fields=bindparam("fields"), answer_xml=bindparam("xml"), status="Submitted",
+                     submit_time=bindparam("at"), auto_approval_time=bindparam("auto")))
+    return row, expire, store
 
 
 def submit(db: Database, assignment_id: str, fields: list[tuple[str, str]], at: float,
            worker_id: str | None = None,
            uploads: list[tuple[str, str, str, bytes]] = ()) -> Assignment:
-    """Store the answers of an accepted assignment; refuses unknown, foreign, late or repeated submits."""
+    """Store the answers of an accepted assignment; refuses unknown, foreign, late or repeated submits.
+    Core statements on the session's connection (this runs on every submit); the ORM only for
+    uploads and for a HIT with a review policy left to run."""
     expired = False
     with db.write() as s:
-        a = s.get(Assignment, assignment_id, with_for_update=True)
+        conn = s.connection()
+        row_q, expire_q, store_q = _submit_stmts(conn.dialect.name == "postgresql")
+        a = conn.execute(row_q, {"aid": assignment_id}).first()
         if a is None:
             raise WorkerError(404, f"assignment {assignment_id} does not exist")
         # No rater (None) owns nothing: a submit without a session is refused, not stored.
@@ -230,25 +299,26 @@ def submit(db: Database, assignment_id: str, fields: list[tuple[str, str]], at: 
             raise WorkerError(409, f"assignment {assignment_id} was already submitted")
         if a.status == "Abandoned" or at > a.deadline:
             # The expiry itself is kept (the transaction commits); the answers are refused below.
-            a.status, a.slot, a.active_worker = "Abandoned", None, None
+            conn.execute(expire_q, {"aid": assignment_id})
             expired = True
         else:
-            hit = s.get(HIT, a.hit_id)
-            hit_type = s.get(HITType, hit.hit_type_id)
-            q = questions.parse(hit.question)
-            a.answer_fields = json.dumps(fields)
-            a.answer_xml = xml_answers.build(fields, q.selection_ids)
-            a.status = "Submitted"
-            a.submit_time = at
-            a.auto_approval_time = at + hit_type.auto_approval_delay
+            q = question_cache.parse(a.question)
+            conn.execute(store_q, {"aid": assignment_id, "fields": json.dumps(fields),
+                                   "xml": xml_answers.build(fields, q.selection_ids), "at": at,
+                                   "auto": at + a.auto_approval_delay})
             for question_id, filename, content_type, data in uploads:
                 s.merge(Upload(assignment_id=a.id, question_id=question_id, filename=filename,
                                content_type=content_type, data=data))
             s.flush()
-            review_policies.on_submit(s, hit, a, at)
+            # on_submit does nothing unless the HIT has a policy left to run: the ORM objects only then.
+            if a.assignment_policy or (a.hit_policy and not a.hit_policy_done):
+                stored = s.get(Assignment, assignment_id)
+                review_policies.on_submit(s, s.get(HIT, a.hit_id), stored, at)
+                return stored
     if expired:
         raise WorkerError(410, f"assignment {assignment_id} expired before it was submitted")
-    return a
+    # What the caller reads (id, hit_id, worker_id, status); the row itself is written.
+    return Assignment(id=a.id, hit_id=a.hit_id, worker_id=a.worker_id, status="Submitted", submit_time=at)
 
 
 def auto_approve_due(db: Database, at: float) -> int:

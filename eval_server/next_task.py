@@ -191,7 +191,7 @@ def _pick_stmt(by_group: bool, upper: bool, postgres: bool):
     """The pick, built once (bound parameters at, w, g, start): it runs on every accept-next, and
     building a statement costs more CPU than SQLite takes to run it."""
     at, w = bindparam("at"), bindparam("w")
-    stmt = select(HIT.id).where(_takeable(w, at))
+    stmt = select(HIT.id, HIT.hit_type_id).where(_takeable(w, at))
     if by_group:
         stmt = stmt.where(HIT.hit_type_id == bindparam("g"))
     stmt = stmt.where(HIT.id < bindparam("start") if upper else HIT.id >= bindparam("start"))
@@ -200,8 +200,9 @@ def _pick_stmt(by_group: bool, upper: bool, postgres: bool):
 
 
 def _pick(s: Session, worker_id: str, at: float, hit_type_id: str | None, excluded: set[str],
-          postgres: bool) -> str | None:
-    """A HIT the worker could take, from a random point of id order (wrapping round); None if none."""
+          postgres: bool) -> tuple[str, str] | None:
+    """(HIT id, its type) of a HIT the worker could take, from a random point of id order (wrapping
+    round); None if none. Run on the session's connection: a Core select needs no ORM layer."""
     start = "".join(_rng.choices(_ID_ALPHABET, k=6))
     params = {"at": at, "w": worker_id, "g": hit_type_id, "start": start}
     for upper in (False, True):
@@ -209,9 +210,9 @@ def _pick(s: Session, worker_id: str, at: float, hit_type_id: str | None, exclud
         if excluded:
             # Rare (a type whose requirements this worker fails, without a group filter): built each time.
             stmt = stmt.where(HIT.hit_type_id.not_in(sorted(excluded)))
-        found = s.scalar(stmt, params)
+        found = s.connection().execute(stmt, params).first()
         if found is not None:
-            return found
+            return found.id, found.hit_type_id
     return None
 
 
@@ -224,12 +225,13 @@ def accept_next(db: Database, worker_id: str, at: float, hit_type_id: str | None
         picked: list[str] = []
         try:
             with db.write() as s:
-                hit_id = _pick(s, worker_id, at, hit_type_id, excluded, postgres)
-                if hit_id is None:
+                found = _pick(s, worker_id, at, hit_type_id, excluded, postgres)
+                if found is None:
                     if hit_type_id and s.get(HITType, hit_type_id) is None:
                         raise WorkerError(404, f"HIT group {hit_type_id} does not exist")
                     break
-                picked.append(s.get(HIT, hit_id).hit_type_id)
+                hit_id, type_id = found
+                picked.append(type_id)
                 return _accept_in(s, hit_id, worker_id, at)
         except WorkerError as e:
             if not picked:
@@ -283,3 +285,29 @@ def api_groups() -> Response:
     with state().db.read() as s:
         groups = groups_for(s, worker_id, now())
     return Response(json.dumps({"groups": groups}), content_type="application/json")
+
+
+# ---- the HIT's pages, read in one statement ---------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _page_stmt():
+    """The HIT, its type and (when asked) the assignment, in one Core statement built once: the frame
+    page and the HIT page run it on every load, and three ORM `Session.get`s cost several times the
+    CPU of the query itself. The assignment is an outer join on its own id, so a wrong or foreign id
+    still comes back as the HIT's row (with NULLs, or the other HIT's id) for the page to refuse."""
+    h, t, a = HIT.__table__.c, HITType.__table__.c, Assignment.__table__.alias("a")
+    return (select(h.id, h.disposed, h.question, h.max_assignments, h.hit_type_id, t.title, t.reward,
+                   t.qual_requirements, a.c.id.label("a_id"), a.c.hit_id.label("a_hit_id"),
+                   a.c.worker_id.label("a_worker_id"), a.c.status.label("a_status"),
+                   a.c.deadline.label("a_deadline"))
+            .select_from(HIT.__table__.join(HITType.__table__, t.id == h.hit_type_id)
+                         .outerjoin(a, a.c.id == bindparam("aid")))
+            .where(h.id == bindparam("hid")))
+
+
+def page_row(conn, hit_id: str, assignment_id: str | None):
+    """The row `_page_stmt` reads (None when there is no such HIT): HIT columns by their names,
+    the type's title/reward/qual_requirements, the assignment's as a_id, a_hit_id, a_worker_id,
+    a_status, a_deadline (NULL when assignment_id is None or unknown)."""
+    return conn.execute(_page_stmt(), {"hid": hit_id, "aid": assignment_id}).first()
+

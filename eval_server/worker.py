@@ -10,19 +10,19 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
-from eval_server import next_task, qual_tests, questions, recruit, submit_limits, xml_answers
+from eval_server import next_task, qual_tests, question_cache, questions, recruit, submit_limits, xml_answers
 from eval_server.api.assignment_ops import upload_signature
 from eval_server.api.qualification_ops import grant
-from eval_server.assignments import (PREVIEW_ID, WorkerError, accept, counts_for, expire_stale, submit,
-                                     unmet_requirements)
-from eval_server.db import (HIT, Assignment, HITType, Notification, QualificationRequest, QualificationType,
-                            Upload)
+from eval_server.assignments import (PREVIEW_ID, WorkerError, accept, counts_for, expire_stale, requirements,
+                                     submit, unmet_requirements)
+from eval_server.db import Assignment, Notification, QualificationRequest, QualificationType, Upload
 from eval_server.identity import (WORKER_RE, cross_origin, current_worker, link_ok, require_same_origin,
                                   session_worker, set_worker)
 from eval_server.ids import new_id, now
@@ -206,21 +206,23 @@ def frame() -> Response | str:
     st = state()
     at = now()
     with st.db.read() as s:
-        hit = s.get(HIT, hit_id)
-        if hit is None or hit.disposed:
+        # One statement for the HIT, its type and the assignment (eval_server/next_task.py page_row).
+        row = next_task.page_row(s.connection(), hit_id, None if assignment_id == PREVIEW_ID else assignment_id)
+        if row is None or row.disposed:
             return _text(404, f"HIT {hit_id} does not exist")
-        ht = s.get(HITType, hit.hit_type_id)
         a = None
         if assignment_id != PREVIEW_ID:
-            a = s.get(Assignment, assignment_id)
-            if a is None or a.hit_id != hit_id:
+            if row.a_id is None or row.a_hit_id != hit_id:
                 return _text(404, f"assignment {assignment_id} is not an assignment of HIT {hit_id}")
-            if a.worker_id != worker_id:
+            if row.a_worker_id != worker_id:
                 return _text(403, f"assignment {assignment_id} is not yours; sign in as its rater")
-            if a.status != "Accepted" or a.deadline <= at:
+            if row.a_status != "Accepted" or row.a_deadline <= at:
                 return _text(410, f"assignment {assignment_id} is no longer open")
-        q = questions.parse(hit.question)
-        available = counts_for(s, [hit_id], at)[hit_id].available(hit.max_assignments)
+            a = SimpleNamespace(id=row.a_id, deadline=row.a_deadline)
+        q = question_cache.parse(row.question)
+        # Only the preview shows how many are left (hit.html).
+        available = None if a else counts_for(s, [hit_id], at)[hit_id].available(row.max_assignments)
+    hit, ht = SimpleNamespace(id=row.id), SimpleNamespace(title=row.title, reward=row.reward)
     if q.kind == "external":
         params = {"assignmentId": a.id if a else PREVIEW_ID, "hitId": hit_id,
                   "turkSubmitTo": request.host_url.rstrip("/")}
@@ -243,21 +245,19 @@ def task() -> Response:
     worker_id = _session_worker()
     st = state()
     with st.db.read() as s:
-        hit = s.get(HIT, hit_id)
-        if hit is None or hit.disposed:
+        row = next_task.page_row(s.connection(), hit_id, None if assignment_id == PREVIEW_ID else assignment_id)
+        if row is None or row.disposed:
             return _text(404, f"HIT {hit_id} does not exist")
         if assignment_id != PREVIEW_ID:
-            a = s.get(Assignment, assignment_id)
-            if a is None or a.hit_id != hit_id:
+            if row.a_id is None or row.a_hit_id != hit_id:
                 return _text(404, f"assignment {assignment_id} is not an assignment of HIT {hit_id}")
-            if a.worker_id != worker_id:
+            if row.a_worker_id != worker_id:
                 return _text(403, f"assignment {assignment_id} is not yours; sign in as its rater")
         elif worker_id:
-            ht = s.get(HITType, hit.hit_type_id)
-            failed = unmet_requirements(s, worker_id, json.loads(ht.qual_requirements), "Preview")
+            failed = unmet_requirements(s, worker_id, requirements(row.qual_requirements), "Preview")
             if failed:
                 return _text(403, "you may not preview this HIT without: " + ", ".join(failed))
-        q = questions.parse(hit.question)
+        q = question_cache.parse(row.question)
     if q.kind == "external":
         return redirect(q.url + ("&" if "?" in q.url else "?") + request.query_string.decode("latin-1"))
     if q.kind == "form":
