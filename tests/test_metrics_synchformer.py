@@ -341,6 +341,22 @@ def test_windows_are_the_first_and_last_segments(sync_file):
     assert sf.prepare(m, frames, wav[:3000]) is None  # audio shorter than the window
 
 
+def test_predict_shares_segments_and_video_features(sync_file):
+    _, path = sync_file
+    m = sf.load(path)
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 255, (8, IMG, IMG, 3)).astype(np.uint8)  # 3 segments: windows 0-1 and 1-2
+    wavs = [(0.3 * rng.standard_normal(5120)).astype(np.float32) for _ in range(2)]
+    cache: dict = {}
+    for wav in wavs:
+        with torch.inference_mode():
+            want = m.model(*sf.prepare(m, frames, wav)).double().numpy()
+        got = sf.predict(m, frames, wav, video_cache=cache, chunk=1)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert list(cache) == [3]  # the video's features computed once for both audios
+    assert not np.allclose(sf.predict(m, frames, wavs[0]), sf.predict(m, frames, wavs[1]))
+
+
 def _write_clip(root, name, seconds, seed):
     rng = np.random.default_rng(seed)
     n = int(round(seconds * 25))

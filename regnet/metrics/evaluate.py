@@ -374,19 +374,22 @@ def sync_metrics(model, per_clip: pd.DataFrame, wav_paths: list[Path], video_pat
     keys = per_clip[["system", "video_id"]].astype(str).agg("/".join, axis=1).tolist()
     short: list[str] = []
     frames_of: dict[Path, np.ndarray] = {}
-    # one video decoded at a time, however many systems were made for it
+    video_cache: dict = {}
+    # one video decoded (and its video features computed) at a time, however many systems were
+    # made for it
     for k in tqdm(sorted(range(n), key=lambda i: str(video_paths[i])), desc=f"{model.name} @ 25 fps",
                   unit="clip", disable=None):
         try:
             if video_paths[k] not in frames_of:
                 frames_of.clear()
+                video_cache.clear()
                 frames_of[video_paths[k]] = _sync_frames(video_paths[k], clip_seconds, model.config.image)
             wav = load_audio(wav_paths[k], model.sample_rate, clip_seconds)
         except UserError as e:
             log.warning("%s: %s: %s", model.name, keys[k], e)
             short.append(keys[k])
             continue
-        logits = model.predict(frames_of[video_paths[k]], wav)
+        logits = model.predict(frames_of[video_paths[k]], wav, video_cache)
         if logits is None:
             short.append(keys[k])
             continue

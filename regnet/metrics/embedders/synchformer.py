@@ -514,9 +514,9 @@ class SyncModel:
     config: SynchformerConfig
     window_note: str
 
-    def predict(self, frames: np.ndarray, wav: np.ndarray) -> np.ndarray | None:
+    def predict(self, frames: np.ndarray, wav: np.ndarray, video_cache: dict | None = None) -> np.ndarray | None:
         """Offset-class logits [2, n_offsets] of the first and last window (None: too short)."""
-        return predict(self, frames, wav)
+        return predict(self, frames, wav, video_cache)
 
 
 def load(path: Path, base: SynchformerConfig = SynchformerConfig()) -> SyncModel:
@@ -547,10 +547,10 @@ def centre_crop(frames: np.ndarray, side: int) -> np.ndarray:
     return frames[:, top:top + side, left:left + side]
 
 
-def prepare(model: SyncModel, frames: np.ndarray, wav: np.ndarray):
-    """uint8 frames [T, side, side, 3] at 25 fps and a 16 kHz waveform -> (video segments
-    [2, S, frames, 3, side, side], log-mel segments [2, S, n_mels, spec_t]) for the first and the
-    last window; None when the clip is shorter than one window."""
+def segments(model: SyncModel, frames: np.ndarray, wav: np.ndarray):
+    """uint8 frames [T, side, side, 3] at 25 fps and a 16 kHz waveform -> every segment of the
+    clip (video [n, frames, 3, side, side] in [-1, 1], audio [n, seg_samples]), both cut to the
+    shorter of the two; None when that is shorter than one window."""
     import torch
 
     c = model.config
@@ -561,23 +561,61 @@ def prepare(model: SyncModel, frames: np.ndarray, wav: np.ndarray):
     vid = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
     vid = (vid - 0.5) / 0.5
     aud = torch.from_numpy(np.asarray(wav, dtype=np.float32))
-    n_audio = (len(aud) - c.seg_samples) // c.seg_step_samples + 1
-    n_video = (len(vid) - c.frames) // c.seg_step_frames + 1
-    vsegs = torch.stack([vid[i * c.seg_step_frames:i * c.seg_step_frames + c.frames] for i in range(n_video)])
-    asegs = torch.stack([aud[i * c.seg_step_samples:i * c.seg_step_samples + c.seg_samples]
-                         for i in range(n_audio)])
-    s = c.segments
-    v = torch.stack((vsegs[:s], vsegs[-s:]))
-    a = torch.stack((asegs[:s], asegs[-s:]))
-    return v, model.model.log_mel(a)
+    # (n_frames - 16) // 8 + 1 segments of each: 640 samples per frame keeps the two grids equal
+    n = (n_frames - c.frames) // c.seg_step_frames + 1
+    vsegs = torch.stack([vid[i * c.seg_step_frames:i * c.seg_step_frames + c.frames] for i in range(n)])
+    asegs = torch.stack([aud[i * c.seg_step_samples:i * c.seg_step_samples + c.seg_samples] for i in range(n)])
+    return vsegs, asegs
 
 
-def predict(model: SyncModel, frames: np.ndarray, wav: np.ndarray) -> np.ndarray | None:
-    """Offset-class logits [2, n_offsets] of the clip's first and last windows (None: too short)."""
+def window_segments(n: int, per_window: int) -> tuple[list[int], list[int]]:
+    """Segment indices of the first and the last window (av-benchmark's ``[:, :14]``, ``[:, -14:]``)."""
+    return list(range(per_window)), list(range(n - per_window, n))
+
+
+def prepare(model: SyncModel, frames: np.ndarray, wav: np.ndarray):
+    """The model's inputs for the first and the last window: (video segments [2, S, frames, 3,
+    side, side], log-mel segments [2, S, n_mels, spec_t]); None when the clip is too short."""
     import torch
 
-    x = prepare(model, frames, wav)
-    if x is None:
+    seg = segments(model, frames, wav)
+    if seg is None:
         return None
+    vsegs, asegs = seg
+    first, last = window_segments(len(vsegs), model.config.segments)
+    return (torch.stack((vsegs[first], vsegs[last])),
+            model.model.log_mel(torch.stack((asegs[first], asegs[last]))))
+
+
+def predict(model: SyncModel, frames: np.ndarray, wav: np.ndarray, video_cache: dict | None = None,
+            chunk: int = 7) -> np.ndarray | None:
+    """Offset-class logits [2, n_offsets] of the clip's first and last windows (None: too short).
+
+    The same as ``model.model(*prepare(...))``, but each segment goes through its feature extractor
+    once (the two windows overlap in clips under 9.6 s) in batches of ``chunk`` segments, and the
+    video features are kept in ``video_cache`` (keyed by the segment count), so the systems made
+    for one video share them; the caller clears the cache when the video changes."""
+    import torch
+
+    seg = segments(model, frames, wav)
+    if seg is None:
+        return None
+    vsegs, asegs = seg
+    first, last = window_segments(len(vsegs), model.config.segments)
+    needed = sorted(set(first) | set(last))
+    net = model.model
+
+    def features(extract, x):
+        out = [extract(x[needed[i:i + chunk]][None])[0] for i in range(0, len(needed), chunk)]
+        return dict(zip(needed, torch.cat(out)))
+
     with torch.inference_mode():
-        return model.model(*x).double().numpy()
+        vf = None if video_cache is None else video_cache.get(len(vsegs))
+        if vf is None:
+            vf = features(net.extract_vfeats, vsegs)
+            if video_cache is not None:
+                video_cache[len(vsegs)] = vf
+        af = features(net.extract_afeats, net.log_mel(asegs))
+        v = torch.stack([torch.stack([vf[i] for i in idx]) for idx in (first, last)])
+        a = torch.stack([torch.stack([af[i] for i in idx]) for idx in (first, last)])
+        return net.compare_v_a(v, a).double().numpy()
