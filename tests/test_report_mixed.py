@@ -81,6 +81,22 @@ def test_sparse_reml_is_the_dense_textbook_reml():
     assert m2.reml((0.4, 0.7)) == pytest.approx(dense_reml(y, X, r, i, (0.7, 0.4)), abs=1e-8)
 
 
+def test_sparse_lu_path_for_very_many_raters_and_items(monkeypatch):
+    """Past DENSE_MAX levels on both factors the Schur complement is factored by sparse LU."""
+    from regnet.report import mixed
+
+    d = mos_data(300, 15, 40, 0.3, 0.5, 1.0, seed=2)
+    y, X, r, i = design(d)
+    monkeypatch.setattr(mixed, "DENSE_MAX", 5)
+    m = _LMM(y, X, r, i)
+    for lam in ((0.7, 0.4), (0.0, 0.9)):
+        assert m.reml(lam) == pytest.approx(dense_reml(y, X, r, i, lam), abs=1e-8)
+    f = fit_lmm(y, X, r, i, var_intervals=False)
+    monkeypatch.setattr(mixed, "DENSE_MAX", 4000)
+    g = fit_lmm(y, X, r, i, var_intervals=False)
+    np.testing.assert_allclose(f.beta, g.beta, atol=1e-7)
+
+
 @pytest.fixture(scope="module")
 def big():
     # Seeds are fixed; a 95% interval misses its truth at one seed in twenty (seed 11 put the

@@ -60,6 +60,17 @@ def apply_qc(df: pd.DataFrame, rules: QCConfig, study=None,
         m = (rule == "") & df["assignment_id"].astype(str).isin(refused)
         rule[m] = "rejected"
         reason[m] = "rejected for pay by an earlier approve/reject run (qc_decisions.csv)"
+    # One line per rule in the table (the decisions file keeps each assignment's own reason).
+    pay = reason.astype(str).str.startswith("rejected for pay: ")
+    generic = {"failed checks": "assignment rejected for pay: more than "
+               f"{rules.max_failed_catch} catch trial(s) or {rules.max_gold_error_rate:.0%} of "
+               "gold trials answered wrongly",
+               "playback": "assignment rejected for pay: answer(s) given before the clips played "
+               "to the end",
+               "no answer": f"assignment rejected for pay: more than {rules.max_unanswered} "
+               "question(s) left unanswered"}
+    for r, text in generic.items():
+        reason[pay & (rule == r)] = text
     ex: list[Exclusion] = []
     for r in RULE_ORDER + sorted(set(rule) - set(RULE_ORDER) - {""}):
         m = rule == r
