@@ -337,8 +337,13 @@ def test_windows_are_the_first_and_last_segments(sync_file):
     # 4 segments of 4 frames every 2: the first window is segments 0-1, the last 2-3
     assert index.tolist() == [[[0, 1, 2, 3], [2, 3, 4, 5]], [[4, 5, 6, 7], [6, 7, 8, 9]]]
     assert tuple(a.shape) == (2, SEG, N_MELS, SPEC_T)
-    assert sf.prepare(m, frames[:5], wav) is None  # 5 frames < one 6-frame window
     assert sf.prepare(m, frames, wav[:3000]) is None  # audio shorter than the window
+    # a video up to 3 frames short of its audio gets its last frame repeated (av-benchmark's
+    # VideoDataset); more than 3 short, the clip is as long as its video
+    v, _ = sf.prepare(m, frames[:3], wav[:3840])  # 3 frames, 6 frames of audio
+    index = np.rint(((v[..., 0, 0, 0].numpy() * 0.5 + 0.5) * 255) / 20).astype(int)
+    assert index.tolist() == [[[0, 1, 2, 2], [2, 2, 2, 2]]] * 2
+    assert sf.prepare(m, frames[:5], wav) is None  # 5 frames, 10 of audio: a 5-frame clip < one window
 
 
 def test_predict_shares_segments_and_video_features(sync_file):

@@ -34,7 +34,9 @@ project does not install torchaudio), ``log(mel + 1e-6)``, zero-padded from 65 t
 segments (4.8 s); av-benchmark predicts the offset of the first 14 segments and of the last 14
 segments of a clip and DeSync is the mean absolute predicted offset over both. A clip shorter than
 4.8 s has no 14 segments: av-benchmark's data loaders drop it (a video more than 3 frames short
-of its set length, an audio shorter than it); here it is skipped and named. Depth, width and
+of its set length, an audio shorter than it); here it is skipped and named. The clip's length is
+that of its audio (up to the clip length); a video up to 3 frames shorter is padded with its last
+frame, as av-benchmark's loader does, and a longer shortfall shortens the clip to the video. Depth, width and
 sizes are read from the file, so a small random-weight model in the same layout loads the same way
 (tests); the number of heads cannot be read from a weight file and is the released model's
 (12 / 12 / 8) unless given.
@@ -61,6 +63,7 @@ N_FFT, WIN, HOP = 1024, 400, 160
 LOG_EPS = 1e-6
 MEL_MEAN, MEL_STD = -4.2677393, 4.5689974  # av-benchmark's normalisation of the log-mel
 NUM_OFFSETS = 21
+VIDEO_PAD_FRAMES = 3  # a video this many frames short of its audio is padded with its last frame
 MAX_OFFSET_S = 2.0
 
 
@@ -554,7 +557,11 @@ def segments(model: SyncModel, frames: np.ndarray, wav: np.ndarray):
     import torch
 
     c = model.config
-    n_frames = min(len(frames), int(math.floor(len(wav) / SAMPLE_RATE * FPS + 1e-9)))
+    audio_frames = int(math.floor(len(wav) / SAMPLE_RATE * FPS + 1e-9))
+    if 0 < audio_frames - len(frames) <= VIDEO_PAD_FRAMES:
+        # av-benchmark's VideoDataset repeats the last frame of a video up to 3 frames short
+        frames = np.concatenate([frames, np.repeat(frames[-1:], audio_frames - len(frames), 0)])
+    n_frames = min(len(frames), audio_frames)
     if n_frames < c.window_frames:
         return None
     frames, wav = frames[:n_frames], wav[: int(round(n_frames / FPS * SAMPLE_RATE))]
