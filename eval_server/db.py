@@ -11,21 +11,35 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sqlalchemy import (Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
-                        create_engine, event, select, text)
+from sqlalchemy import (Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, TypeDecorator,
+                        UniqueConstraint, create_engine, event, select, text)
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from eval_server.sqlite_sync import WalSync
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+
+
+class Key(TypeDecorator):
+    """A short key column (ids, worker ids, statuses, types): VARCHAR(n) on every backend. No key ever
+    holds NUL (ids are A-Z0-9, worker ids and API values are checked), and PostgreSQL's driver refuses to
+    send a NUL at all, so a lookup by a value holding one (`?hitId=a%00b`) is made to find nothing, as it
+    does on SQLite, instead of failing the request."""
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
 class Base(DeclarativeBase):
@@ -35,17 +49,17 @@ class Base(DeclarativeBase):
 class Meta(Base):
     """Key/value facts of this database: schema version, generated keys, admin token."""
     __tablename__ = "rb_meta"
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(Key(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
 
 
 class HITType(Base):
     __tablename__ = "rb_hit_types"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(Key(64), primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text)
     keywords: Mapped[str] = mapped_column(Text, default="")
-    reward: Mapped[str] = mapped_column(String(32))
+    reward: Mapped[str] = mapped_column(Key(32))
     assignment_duration: Mapped[int] = mapped_column(Integer)
     auto_approval_delay: Mapped[int] = mapped_column(Integer)
     qual_requirements: Mapped[str] = mapped_column(Text, default="[]")  # JSON, as the API takes it
@@ -57,7 +71,7 @@ class HITType(Base):
 class Layout(Base):
     """An MTurk "project" layout: HTML with ${name} placeholders."""
     __tablename__ = "rb_layouts"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(Key(64), primary_key=True)
     name: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
@@ -68,9 +82,9 @@ class HIT(Base):
     # A group's HITs in id order (accept-next starts at a random id) and in creation order (the list).
     __table_args__ = (Index("ix_hit_type_id", "hit_type_id", "id"),
                       Index("ix_hit_type_created", "hit_type_id", "created_at", "id"))
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(Key(64), primary_key=True)
     hit_type_id: Mapped[str] = mapped_column(ForeignKey("rb_hit_types.id"), index=True)
-    layout_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    layout_id: Mapped[str | None] = mapped_column(Key(64), nullable=True)
     layout_params: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {name: value}
     question: Mapped[str] = mapped_column(Text)
     max_assignments: Mapped[int] = mapped_column(Integer)
@@ -78,7 +92,7 @@ class HIT(Base):
     created_at: Mapped[float] = mapped_column(Float, index=True)
     expiration: Mapped[float] = mapped_column(Float)
     annotation: Mapped[str] = mapped_column(Text, default="")
-    review_status: Mapped[str] = mapped_column(String(32), default="NotReviewed")
+    review_status: Mapped[str] = mapped_column(Key(32), default="NotReviewed")
     reviewing: Mapped[bool] = mapped_column(Boolean, default=False)  # UpdateHITReviewStatus
     assignment_policy: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON ReviewPolicy
     hit_policy: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -94,13 +108,13 @@ class Assignment(Base):
                       # A HIT's live slots (accept-next, the HIT list) and counts_for, read from the
                       # index alone, without the assignments' rows.
                       Index("ix_assignment_live", "hit_id", "slot", "status", "deadline"))
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(Key(64), primary_key=True)
     hit_id: Mapped[str] = mapped_column(ForeignKey("rb_hits.id"), index=True)
-    worker_id: Mapped[str] = mapped_column(String(64))
+    worker_id: Mapped[str] = mapped_column(Key(64))
     slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    active_worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    active_worker: Mapped[str | None] = mapped_column(Key(64), nullable=True)
     # Accepted (in progress), Submitted, Approved, Rejected; Abandoned when the deadline passed.
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(Key(16), index=True)
     accept_time: Mapped[float] = mapped_column(Float)
     deadline: Mapped[float] = mapped_column(Float)
     submit_time: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -115,19 +129,19 @@ class Assignment(Base):
 class RequestToken(Base):
     """A UniqueRequestToken already used, by operation family, with the entity it made."""
     __tablename__ = "rb_request_tokens"
-    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
-    token: Mapped[str] = mapped_column(String(64), primary_key=True)
-    entity_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(Key(32), primary_key=True)
+    token: Mapped[str] = mapped_column(Key(64), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(Key(64))
     created_at: Mapped[float] = mapped_column(Float)
 
 
 class QualificationType(Base):
     __tablename__ = "rb_qualification_types"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(Key(64), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text)
     keywords: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(Key(16))
     retry_delay: Mapped[int | None] = mapped_column(Integer, nullable=True)
     test: Mapped[str | None] = mapped_column(Text, nullable=True)
     answer_key: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -142,27 +156,27 @@ class Qualification(Base):
     """A qualification held by (granted to) a worker."""
     __tablename__ = "rb_qualifications"
     type_id: Mapped[str] = mapped_column(ForeignKey("rb_qualification_types.id"), primary_key=True)
-    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(Key(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=1)
     locale: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {Country, Subdivision}
-    status: Mapped[str] = mapped_column(String(16), default="Granted")
+    status: Mapped[str] = mapped_column(Key(16), default="Granted")
     granted_at: Mapped[float] = mapped_column(Float)
 
 
 class QualificationRequest(Base):
     __tablename__ = "rb_qualification_requests"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(Key(64), primary_key=True)
     type_id: Mapped[str] = mapped_column(ForeignKey("rb_qualification_types.id"), index=True)
-    worker_id: Mapped[str] = mapped_column(String(64))
+    worker_id: Mapped[str] = mapped_column(Key(64))
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)  # QuestionFormAnswers XML
     submit_time: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16), default="Pending")  # Pending, Accepted, Rejected
+    status: Mapped[str] = mapped_column(Key(16), default="Pending")  # Pending, Accepted, Rejected
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class WorkerBlock(Base):
     __tablename__ = "rb_worker_blocks"
-    worker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(Key(64), primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
 
@@ -171,7 +185,7 @@ class Notification(Base):
     """A NotifyWorkers message, shown to the worker on their page (nothing is sent anywhere)."""
     __tablename__ = "rb_notifications"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    worker_id: Mapped[str] = mapped_column(String(64), index=True)
+    worker_id: Mapped[str] = mapped_column(Key(64), index=True)
     subject: Mapped[str] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
@@ -179,10 +193,10 @@ class Notification(Base):
 
 class Bonus(Base):
     __tablename__ = "rb_bonuses"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    worker_id: Mapped[str] = mapped_column(String(64), index=True)
+    id: Mapped[str] = mapped_column(Key(64), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(Key(64), index=True)
     assignment_id: Mapped[str] = mapped_column(ForeignKey("rb_assignments.id"), index=True)
-    amount: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[str] = mapped_column(Key(32))
     reason: Mapped[str] = mapped_column(Text)
     granted_at: Mapped[float] = mapped_column(Float)
 
@@ -192,8 +206,8 @@ class ReviewRecord(Base):
     __tablename__ = "rb_review_records"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     hit_id: Mapped[str] = mapped_column(ForeignKey("rb_hits.id"), index=True)
-    level: Mapped[str] = mapped_column(String(16))  # Assignment | HIT
-    kind: Mapped[str] = mapped_column(String(16))  # result | action
+    level: Mapped[str] = mapped_column(Key(16))  # Assignment | HIT
+    kind: Mapped[str] = mapped_column(Key(16))  # result | action
     data: Mapped[str] = mapped_column(Text)  # JSON ReviewResultDetail / ReviewActionDetail
     created_at: Mapped[float] = mapped_column(Float)
 
@@ -202,8 +216,8 @@ class Event(Base):
     """Stored notification events and SendTestEventNotification calls (nothing leaves the machine)."""
     __tablename__ = "rb_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    hit_type_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    event_type: Mapped[str] = mapped_column(String(64))
+    hit_type_id: Mapped[str | None] = mapped_column(Key(64), nullable=True)
+    event_type: Mapped[str] = mapped_column(Key(64))
     data: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
 
@@ -212,9 +226,9 @@ class Upload(Base):
     """A file a worker uploaded with their answers (FileUploadAnswer); fetched via GetFileUploadURL."""
     __tablename__ = "rb_uploads"
     assignment_id: Mapped[str] = mapped_column(ForeignKey("rb_assignments.id"), primary_key=True)
-    question_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    question_id: Mapped[str] = mapped_column(Key(255), primary_key=True)
     filename: Mapped[str] = mapped_column(Text)
-    content_type: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(Key(255))
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -254,10 +268,16 @@ class Database:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._write_lock = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
+        # A SQLite file commits with group fsyncs (eval_server/sqlite_sync.py); in memory, or where a
+        # directory cannot be fsynced (Windows), every commit syncs itself (synchronous=FULL).
+        path = make_url(self.url).database if self.is_sqlite else None
+        self._wal_sync = (WalSync(path) if path and path != ":memory:" and not path.startswith("file:")
+                          and os.name == "posix" else None)
         if self.is_sqlite:
             self.engine = create_engine(self.url, connect_args={"timeout": 60, "check_same_thread": False},
                                         pool_size=16, max_overflow=16)
-            event.listen(self.engine, "connect", _sqlite_on_connect)
+            group = self._wal_sync is not None
+            event.listen(self.engine, "connect", lambda conn, record: _sqlite_on_connect(conn, record, group))
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
             try:
@@ -277,6 +297,9 @@ class Database:
             conn.execution_options(regnet_write=True)
             with Session(bind=conn, expire_on_commit=False) as s, s.begin():
                 yield s
+        # Committed, the write lock released: acknowledged only once the WAL is on disk (group fsync).
+        if self._wal_sync is not None:
+            self._wal_sync.sync()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -334,20 +357,21 @@ class Database:
             return value, True
 
 
-def _sqlite_on_connect(dbapi_conn, _record) -> None:
+def _sqlite_on_connect(dbapi_conn, _record, group_sync: bool = False) -> None:
     # The driver's own transaction handling is switched off so "begin" below decides how to BEGIN.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     # WAL: readers (HIT lists, HIT pages) never wait for a writer and a commit appends to one file.
-    cur.execute("PRAGMA journal_mode=WAL")
-    # FULL, not NORMAL: every acknowledged answer must survive the server being killed, and with WAL
-    # NORMAL already gives that for a crash or SIGKILL of the process (the WAL is in the OS's page
-    # cache); what FULL adds is an fsync of the WAL at each commit, so an answer acknowledged to the
-    # rater also survives a power cut or a kernel crash, which NORMAL does not promise (the last
-    # commits before the cut can be lost). The fsync costs about 0.5 ms per commit (3 ms at p99) on
-    # an ordinary SSD; commits queue on Database._write_lock, so it caps one SQLite file at roughly a
-    # thousand or more writes per second, and the tail stays flat.
-    cur.execute("PRAGMA synchronous=FULL")
+    mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    # Every acknowledged answer must survive the server being killed and a power cut or kernel crash.
+    # WAL with NORMAL already survives a killed process (the WAL is in the OS's page cache); a power
+    # cut needs the WAL fsynced before the answer is acknowledged. FULL does that inside each COMMIT,
+    # under the write lock, so writers queue behind each other's fsyncs (3-8 ms each on a shared
+    # virtual disk: at most 120-300 writes/s). With group_sync the connection runs NORMAL and
+    # Database.write fsyncs the WAL after the commit, outside the lock, one fsync for every writer
+    # that committed meanwhile (eval_server/sqlite_sync.py): the same promise, without the cap.
+    # Where WAL mode is refused (some network file systems) every commit syncs itself.
+    cur.execute("PRAGMA synchronous=NORMAL" if group_sync and str(mode).lower() == "wal" else "PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     # A writer of another process (serve --processes N) waits up to 60 s for the lock instead of
     # failing at once; in one process writers already queue on Database._write_lock.

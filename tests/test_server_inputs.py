@@ -360,3 +360,19 @@ def test_a_megabyte_answer_is_kept(server):
         assert r.status_code == 200, r.text[:200]
         (a,) = c.list_assignments_for_hit(HITId=hit)["Assignments"]
         assert parse_question_form_answers(a["Answer"])["answer"] == text
+
+
+def test_ids_holding_nul_are_unknown_ids_on_every_route(server):
+    """Finding 2's PostgreSQL half on the worker routes: an id holding NUL (which PostgreSQL's driver
+    refuses to send) is a 404 like any unknown id, not a 500 (eval_server.db.Key)."""
+    from server_fixtures import post_form
+    c = server.client()
+    c.create_hit_with_hit_type(HITTypeId=hit_type(c), LifetimeInSeconds=600, Question=SIMPLE_FORM)
+    w, u = rater(server.url, "W1"), server.url
+    for r in (w.post(f"{u}/mturk/externalSubmit", data={"assignmentId": "a\x00b", "answer": "x"}),
+              post_form(w, f"{u}/worker/accept", {"hitId": "a\x00b"}, u, allow_redirects=False),
+              w.get(f"{u}/worker/hit", params={"hitId": "a\x00b"}),
+              w.get(f"{u}/worker/task", params={"hitId": "a\x00b", "assignmentId": "x\x00"}),
+              post_form(w, f"{u}/worker/qualification", {"typeId": "a\x00b"}, u),
+              post_form(w, f"{u}/worker/return", {"assignmentId": "a\x00b"}, u)):
+        assert r.status_code == 404, (r.request.url, r.status_code, r.text[:100])
