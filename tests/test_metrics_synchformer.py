@@ -425,6 +425,14 @@ def test_evaluate_adds_offsets_and_desync_with_sha(sync_file, tmp_path, capsys):
     assert row.ci95_low <= row["mean"] <= row.ci95_high
     md = (out / "objective.md").read_text()
     assert "DeSync (synchformer) ↓" in md and sha in md and "gen/c" in md and "real/c" in md
+    # the human-vs-machine report reads DeSync (lower is better) from objective_clips.csv; the signed
+    # offsets are no better-or-worse score and stay in objective_clips_embedders.csv
+    from regnet.report.objective import _sign, load_objective
+
+    wide, metrics = load_objective(out / "objective_clips.csv")
+    assert "desync_synchformer" in metrics and not any(m.startswith("sync_offset_") for m in metrics)
+    assert wide.loc[("gen", "a"), "desync_synchformer"] == pytest.approx(ok.loc[("gen", "a"), "desync_synchformer"])
+    assert _sign("desync_synchformer") == -1.0
 
 
 def test_spec_names_synchformer():

@@ -250,6 +250,8 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
             # per-clip values also as columns of objective_clips.csv, where the human-vs-machine
             # report (regnet.report.objective) and the simulated raters read per-clip metrics
             for metric in dict.fromkeys(x["metric"] for x in c):
+                if metric.startswith("sync_offset_"):
+                    continue  # a signed offset is no better-or-worse score; its |.| is DeSync
                 per_clip[metric] = [x["value"] for x in c if x["metric"] == metric]
             result.embedders.append({"embedder": emb.name, "file": str(emb.path), "sha256": emb.sha256,
                                      "sample_rate_hz": emb.sample_rate, "input": emb.window_note})

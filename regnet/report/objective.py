@@ -61,8 +61,9 @@ def load_objective(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _sign(metric: str) -> float:
-    # evaluate's released-embedder KL columns are named kl_softmax_<embedder> / kl_sigmoid_<embedder>
-    lower = metric in LOWER_IS_BETTER or metric.startswith(("kl_softmax_", "kl_sigmoid_"))
+    # evaluate's released-embedder KL columns are named kl_softmax_<embedder> / kl_sigmoid_<embedder>,
+    # DeSync's desync_<sync model>
+    lower = metric in LOWER_IS_BETTER or metric.startswith(("kl_softmax_", "kl_sigmoid_", "desync_"))
     return -1.0 if lower else 1.0
 
 
