@@ -128,7 +128,7 @@ def objective_table(kept: pd.DataFrame, obj: pd.DataFrame, metrics: list[str]) -
     data = pd.DataFrame(rows, columns=cols)
     disp = pd.DataFrame({
         "Protocol": data["protocol"], "Criterion": data["criterion"].map(CRITERIA),
-        "Metric": data["metric"] + data["metric"].map(lambda m: " ↓" if m in LOWER_IS_BETTER else " ↑"),
+        "Metric": data["metric"] + data["metric"].map(lambda m: " ↓" if _sign(m) < 0 else " ↑"),
         "votes": data["n_votes"].astype(str),
         "% agree [95%]": [f"{pct(r.agreement)} {ci(r.agree_low, r.agree_high)}"
                           if not math.isnan(r.agreement) else "–" for r in data.itertuples()],
