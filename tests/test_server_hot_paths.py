@@ -141,3 +141,60 @@ def test_accept_and_submit_rules_on_the_core_statements(server):
     assert stored["AssignmentId"] == first and "<FreeText>kept</FreeText>" in stored["Answer"]
     assert stored["AutoApprovalTime"] > stored["SubmitTime"]
     assert c.get_hit(HITId=hit)["HIT"]["NumberOfAssignmentsAvailable"] == 0
+
+
+def test_every_sqlite_write_returns_after_an_fsync_of_the_wal_that_began_after_its_commit(tmp_path, monkeypatch):
+    """Group commit (eval_server/sqlite_sync.py): a write is acknowledged only once the WAL holding it
+    was fsynced, by an fsync that started after the commit; writers share fsyncs."""
+    import os
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event, func, select
+    from sqlalchemy.orm import Session
+
+    from eval_server import sqlite_sync
+    from eval_server.db import Meta
+
+    db_file = tmp_path / "g.sqlite"
+    db = Database(str(db_file))
+    db.setup()
+    syncs: list[tuple[float, float]] = []
+    real_fsync = os.fsync
+    lock = threading.Lock()
+
+    def recording_fsync(fd):
+        if os.path.realpath(f"/proc/self/fd/{fd}") != str(db_file) + "-wal":
+            return real_fsync(fd)
+        t0 = time.perf_counter()
+        real_fsync(fd)
+        with lock:
+            syncs.append((t0, time.perf_counter()))
+    monkeypatch.setattr(sqlite_sync.os, "fsync", recording_fsync)
+    committed = threading.local()
+
+    def after_commit(session):
+        committed.at = time.perf_counter()
+    event.listen(Session, "after_commit", after_commit)
+    spans: list[tuple[float, float]] = []
+    try:
+        with db.read() as s:
+            assert s.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL + group fsync
+
+        def write(i: int) -> None:
+            with db.write() as s:
+                s.add(Meta(key=f"k{i}", value="v"))
+            with lock:
+                spans.append((committed.at, time.perf_counter()))
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(write, range(160)))
+    finally:
+        event.remove(Session, "after_commit", after_commit)
+    assert len(spans) == 160
+    for commit_at, returned_at in spans:
+        assert any(commit_at <= start and end <= returned_at for start, end in syncs), (commit_at, returned_at)
+    assert len(syncs) <= 160
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Meta).where(Meta.key.like("k%"))) == 160
+    db.dispose()
