@@ -74,6 +74,16 @@ def outcome(s, worker_id: str, at: float, hits_per_recruit: int, anything_left: 
     return "timed_out" if expired else None
 
 
+def takeable(s, worker_id: str, hits: list[dict]) -> bool:
+    """Whether any of these listed HITs (`next_task.visible_hits` rows) can be accepted by the
+    worker: a HIT that guards only Accept is listed to someone who fails its qualification."""
+    for type_id in {h["hitTypeId"] for h in hits}:
+        ht = s.get(HITType, type_id)
+        if ht is not None and not unmet_requirements(s, worker_id, json.loads(ht.qual_requirements), "Accept"):
+            return True
+    return False
+
+
 def _screened_out(s, worker_id: str, at: float) -> bool:
     tested = set(s.scalars(select(QualificationRequest.type_id).where(QualificationRequest.worker_id == worker_id)))
     if not tested:

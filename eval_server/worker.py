@@ -304,7 +304,7 @@ def external_submit() -> Response:
 
 def _recruit_outcome(s, worker_id: str, more: list[dict]) -> str | None:
     cfg = state().config
-    return recruit.outcome(s, worker_id, now(), cfg.hits_per_recruit, bool(more))
+    return recruit.outcome(s, worker_id, now(), cfg.hits_per_recruit, recruit.takeable(s, worker_id, more))
 
 
 @bp.get("/worker/done")

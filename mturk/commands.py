@@ -554,7 +554,8 @@ def _reconcile_prolific(study, votes_path: Path) -> None:
     workers = set(read_votes(votes_path)["worker_id"]) if votes_path.is_file() else set()
     with Ledger.for_study(study.directory) as ledger:
         _, subs = _prolific_submissions(study, ledger)
-    for line in prolific_study.reconcile(subs, workers).lines():
+    codes = prolific_study.completion_codes(study)
+    for line in prolific_study.reconcile(subs, workers, codes.screened_out).lines():
         print(line)
 
 

@@ -187,9 +187,11 @@ class Reconciliation:
     matched: list[Submission]
     prolific_only: list[Submission]  # submitted on Prolific, no answers on our server
     server_only: list[str]  # answered on our server, no submission on Prolific
+    screened_out: list[Submission] = field(default_factory=list)  # came back with the screen-out code
 
     def lines(self) -> list[str]:
-        out = [f"Prolific: {len(self.matched)} submissions match raters on the server"]
+        out = [f"Prolific: {len(self.matched)} submissions match raters on the server"
+               + (f", {len(self.screened_out)} screened out by the listening check" if self.screened_out else "")]
         if self.prolific_only:
             out.append(f"Prolific: {len(self.prolific_only)} submitted on Prolific with no answers on the server: "
                        + ", ".join(f"{s.participant_id} ({s.status})" for s in self.prolific_only[:10]))
@@ -199,15 +201,18 @@ class Reconciliation:
         return out
 
 
-def reconcile(submissions: list[Submission], server_workers: set[str]) -> Reconciliation:
+def reconcile(submissions: list[Submission], server_workers: set[str], screened_out_code: str = "") -> Reconciliation:
     """Match Prolific submissions (participant ids) with the workers who answered on the server.
-    Participants still working (ACTIVE) or who returned the study are not counted as missing."""
+    Participants still working (ACTIVE), who returned the study, or who came back with the
+    screen-out code (no answers by design) are not counted as missing."""
     by_pid = {s.participant_id: s for s in submissions}
     finished = [s for s in submissions if s.status not in ("ACTIVE", "RESERVED", "RETURNED")]
+    screened = [s for s in finished if screened_out_code and s.study_code == screened_out_code
+                and s.participant_id not in server_workers]
     matched = [s for s in finished if s.participant_id in server_workers]
-    prolific_only = [s for s in finished if s.participant_id not in server_workers]
+    prolific_only = [s for s in finished if s.participant_id not in server_workers and s not in screened]
     server_only = sorted(w for w in server_workers if w not in by_pid)
-    return Reconciliation(matched, prolific_only, server_only)
+    return Reconciliation(matched, prolific_only, server_only, screened)
 
 
 @dataclass

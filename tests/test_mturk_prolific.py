@@ -260,3 +260,10 @@ def test_publish_hits_prolific_verb_draft_then_refusal_without_flags(study_folde
     assert "--yes-spend-money and --max-cost" in capsys.readouterr().err
     monkeypatch.delenv("PROLIFIC_API_TOKEN")
     assert main(args) == 2 and "PROLIFIC_API_TOKEN: not set" in capsys.readouterr().err
+
+
+def test_screened_out_participants_are_not_mismatches():
+    subs = [Submission("1", "pA", "AWAITING REVIEW", "DONE"), Submission("2", "pS", "AWAITING REVIEW", "SCRN")]
+    r = reconcile(subs, {"pA"}, screened_out_code="SCRN")
+    assert [s.participant_id for s in r.screened_out] == ["pS"] and not r.prolific_only
+    assert "1 screened out" in r.lines()[0]
