@@ -215,6 +215,19 @@ def html_question(body: str, height: int = 600) -> str:
 SIMPLE_FORM = html_question(
     '<form method="post" action="/mturk/externalSubmit"><input type="hidden" name="assignmentId" id="aid">'
     '<input name="answer"><input type="submit"></form>')
+# A one-question qualification test and its AnswerKey: answer 'b' scores 100, 'a' scores 0.
+QF = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd"
+AK = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/AnswerKey.xsd"
+TEST_FORM = f"""<QuestionForm xmlns="{QF}"><Overview><Text>Hearing check</Text></Overview>
+<Question><QuestionIdentifier>tone</QuestionIdentifier><QuestionContent><Text>Which is higher?</Text></QuestionContent>
+<AnswerSpecification><SelectionAnswer><Selections>
+<Selection><SelectionIdentifier>a</SelectionIdentifier><Text>A</Text></Selection>
+<Selection><SelectionIdentifier>b</SelectionIdentifier><Text>B</Text></Selection>
+</Selections></SelectionAnswer></AnswerSpecification></Question></QuestionForm>"""
+ANSWER_KEY = f"""<AnswerKey xmlns="{AK}"><Question><QuestionIdentifier>tone</QuestionIdentifier>
+<AnswerOption><SelectionIdentifier>b</SelectionIdentifier><AnswerScore>1</AnswerScore></AnswerOption></Question>
+<QualificationValueMapping><PercentageMapping><MaximumSummedScore>1</MaximumSummedScore></PercentageMapping>
+</QualificationValueMapping></AnswerKey>"""
 
 
 def video_question(video_name: str) -> str:

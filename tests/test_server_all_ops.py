@@ -8,21 +8,9 @@ import time
 
 import pytest
 import requests
-from server_fixtures import (SIMPLE_FORM, accept_hit, assignment_of, post_form, rater, sqlite_url,  # noqa: F401
-                             start_inprocess)
+from server_fixtures import (ANSWER_KEY, SIMPLE_FORM, TEST_FORM, accept_hit, assignment_of, post_form,  # noqa: F401
+                             rater, sqlite_url, start_inprocess)
 
-QF = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd"
-AK = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/AnswerKey.xsd"
-TEST_FORM = f"""<QuestionForm xmlns="{QF}"><Overview><Text>Hearing check</Text></Overview>
-<Question><QuestionIdentifier>tone</QuestionIdentifier><QuestionContent><Text>Which is higher?</Text></QuestionContent>
-<AnswerSpecification><SelectionAnswer><Selections>
-<Selection><SelectionIdentifier>a</SelectionIdentifier><Text>A</Text></Selection>
-<Selection><SelectionIdentifier>b</SelectionIdentifier><Text>B</Text></Selection>
-</Selections></SelectionAnswer></AnswerSpecification></Question></QuestionForm>"""
-ANSWER_KEY = f"""<AnswerKey xmlns="{AK}"><Question><QuestionIdentifier>tone</QuestionIdentifier>
-<AnswerOption><SelectionIdentifier>b</SelectionIdentifier><AnswerScore>1</AnswerScore></AnswerOption></Question>
-<QualificationValueMapping><PercentageMapping><MaximumSummedScore>1</MaximumSummedScore></PercentageMapping>
-</QualificationValueMapping></AnswerKey>"""
 UPLOAD_FORM = ('<HTMLQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/'
                'HTMLQuestion.xsd"><HTMLContent><![CDATA[<html><body><form method="post" enctype="multipart/form-data" '
                'action="/mturk/externalSubmit"><input name="answer"><input type="file" name="recording"></form>'

@@ -8,25 +8,14 @@ import time
 
 import pytest
 import requests
-from server_fixtures import SIMPLE_FORM, accept_hit, assignment_of, csrf_token, post_form, sqlite_url, start_inprocess  # noqa: F401
+from server_fixtures import (ANSWER_KEY, SIMPLE_FORM, TEST_FORM, accept_hit, assignment_of,  # noqa: F401
+                             csrf_token, post_form, sqlite_url, start_inprocess)
 from sqlalchemy import update
 
 from eval_server.db import Assignment, Database
 from eval_server.recruit import read_recruit_config
 from regnet.errors import UserError
 
-QF = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2017-11-06/QuestionForm.xsd"
-AK = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/AnswerKey.xsd"
-TEST_FORM = f"""<QuestionForm xmlns="{QF}"><Overview><Text>Listening check</Text></Overview>
-<Question><QuestionIdentifier>tone</QuestionIdentifier><QuestionContent><Text>Which is quietest?</Text></QuestionContent>
-<AnswerSpecification><SelectionAnswer><Selections>
-<Selection><SelectionIdentifier>a</SelectionIdentifier><Text>A</Text></Selection>
-<Selection><SelectionIdentifier>b</SelectionIdentifier><Text>B</Text></Selection>
-</Selections></SelectionAnswer></AnswerSpecification></Question></QuestionForm>"""
-ANSWER_KEY = f"""<AnswerKey xmlns="{AK}"><Question><QuestionIdentifier>tone</QuestionIdentifier>
-<AnswerOption><SelectionIdentifier>b</SelectionIdentifier><AnswerScore>1</AnswerScore></AnswerOption></Question>
-<QualificationValueMapping><PercentageMapping><MaximumSummedScore>1</MaximumSummedScore></PercentageMapping>
-</QualificationValueMapping></AnswerKey>"""
 DONE, SCREEN, TIMEOUT = ("https://app.prolific.com/submissions/complete?cc=" + c for c in ("DONE1", "SCRN1", "TIME1"))
 
 
