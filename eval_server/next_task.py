@@ -39,7 +39,7 @@ from sqlalchemy import and_, bindparam, case, exists, func, null, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from eval_server.assignments import WorkerError, _accept_in, is_blocked, unmet_requirements
+from eval_server.assignments import WorkerError, _accept_in, is_blocked, requirements, unmet_requirements
 from eval_server.db import HIT, Assignment, Database, HITType
 from eval_server.identity import current_worker, require_same_origin
 from eval_server.ids import _ID_ALPHABET, now
@@ -111,7 +111,7 @@ def _hidden_types(s: Session, worker_id: str) -> set[str]:
     looked at; a study has one type, so these are few)."""
     hidden = set()
     for t in s.scalars(select(HITType).where(HITType.qual_requirements != "[]")):
-        if unmet_requirements(s, worker_id, json.loads(t.qual_requirements), "Discover"):
+        if unmet_requirements(s, worker_id, requirements(t.qual_requirements), "Discover"):
             hidden.add(t.id)
     return hidden
 

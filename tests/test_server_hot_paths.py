@@ -198,3 +198,32 @@ def test_every_sqlite_write_returns_after_an_fsync_of_the_wal_that_began_after_i
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Meta).where(Meta.key.like("k%"))) == 160
     db.dispose()
+
+
+def test_a_failed_wal_fsync_acknowledges_nothing(tmp_path, monkeypatch):
+    """An fsync that fails raises to its writer and counts for nobody: the next writer fsyncs again."""
+    import os
+
+    from eval_server import sqlite_sync
+    from eval_server.db import Meta
+
+    db = Database(str(tmp_path / "f.sqlite"))
+    db.setup()
+    calls: list[int] = []
+    real_fsync = os.fsync
+
+    def flaky(fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        return real_fsync(fd)
+    monkeypatch.setattr(sqlite_sync.os, "fsync", flaky)
+    with pytest.raises(OSError, match="Input/output"):
+        with db.write() as s:
+            s.add(Meta(key="a", value="1"))
+    with db.write() as s:
+        s.add(Meta(key="b", value="2"))
+    assert len(calls) >= 2  # the second write had an fsync of its own
+    with db.read() as s:
+        assert {m.key for m in s.query(Meta).filter(Meta.key.in_(["a", "b"]))} == {"a", "b"}
+    db.dispose()
