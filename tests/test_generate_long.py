@@ -204,6 +204,6 @@ def test_next_batch_features_are_prepared_while_the_model_runs(tmp_path, monkeyp
 
     monkeypatch.setattr(gen, "_prepare", prepare)
     monkeypatch.setattr(gen, "_regnet_mels", mels)
-    report = gen.generate_clips(ck, tmp_path / "videos", tmp_path / "out", batch_size=1)
+    report = gen.generate_clips(ck, tmp_path / "videos", tmp_path / "out", batch_size=1, prefetch=True)
     assert seen["overlap"] and sorted(report.generated) == ["v0", "v1"]
     assert set(report.stage_seconds) >= {"features", "regnet", "vocoder", "write"} and report.wall_seconds > 0

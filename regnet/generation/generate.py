@@ -3,8 +3,9 @@
 Stages per batch of videos: features (decode, flow, backbone: `regnet.data.extract`, or a fresh
 file from a feature cache), RegNet (`RegNet.generate`: regularizer replaced per the checkpoint's
 ``model.test_regularizer``), vocoder (`regnet.vocoder.load_vocoder`), then wav + mp4 writing in a
-small thread pool so ffmpeg runs while the next batch is computed; the next batch's features are
-prepared on a worker thread meanwhile, so decoding and extraction overlap the model and vocoder.
+small thread pool so ffmpeg runs while the next batch is computed; on CUDA the next batch's
+features are prepared on a worker thread meanwhile, so decoding and extraction overlap the model
+and vocoder (``prefetch``).
 
 A video longer than the model's clip length (``data.clip_seconds``) is generated whole: windows of
 that length overlapping by ``overlap_s`` (default a quarter of a window), joined in the mel domain
@@ -19,6 +20,7 @@ another config) is listed in the report and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from regnet.clips import ClipRecord, earlier_clips, read_clips, write_clips
@@ -157,7 +160,8 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
                    split: str | None = None, device: torch.device | str = "cpu", batch_size: int = 8,
                    seed: int = 0, features_dir: str | Path | None = None,
                    vocoder_cfg: VocoderConfig | None = None, write_workers: int = 2,
-                   max_seconds: float | None = None, overlap_s: float | None = None) -> GenerateReport:
+                   max_seconds: float | None = None, overlap_s: float | None = None,
+                   prefetch: bool | None = None) -> GenerateReport:
     """Generate sound for every video; see the module docstring. ``batch_size`` counts videos per
     batch and windows per RegNet forward. Returns what happened."""
     from regnet.authors.detect import maybe_import
@@ -228,13 +232,25 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
     chunks = [todo[lo:lo + batch_size] for lo in range(0, len(todo), max(1, batch_size))]
     t_wall = time.perf_counter()
     # Stages overlap: the next batch's decode + features run on a worker thread while RegNet and
-    # the vocoder work on this one (on the GPU when present), and wav/mp4 writing runs on `pool`.
-    with ThreadPoolExecutor(max_workers=max(1, write_workers)) as pool, ThreadPoolExecutor(1) as prep, \
+    # the vocoder work on this one, and wav/mp4 writing runs on `pool`. By default only on CUDA,
+    # where the model and vocoder leave the CPU free; on a CPU the stages would share the same
+    # cores. While they overlap, numpy's BLAS runs single-threaded: two threads calling into
+    # OpenBLAS's pthreads pool at once left a later call spinning forever in one full test run.
+    overlap_stages = device.type == "cuda" if prefetch is None else prefetch
+    blas = threadpool_limits(limits=1, user_api="blas") if overlap_stages else contextlib.nullcontext()
+    with blas, ThreadPoolExecutor(max_workers=max(1, write_workers)) as pool, \
+            ThreadPoolExecutor(1) as prep, \
             tqdm(total=len(todo), unit="video", desc="generate", disable=None) as bar:
-        ahead = prep.submit(prepare, chunks[0]) if chunks else None
+        def ahead_of(chunk):
+            if overlap_stages:
+                return prep.submit(prepare, chunk)
+            done: Future = Future()
+            done.set_result(prepare(chunk))
+            return done
+        ahead = ahead_of(chunks[0]) if chunks else None
         for b in range(len(chunks)):
             batch, failed, busy = ahead.result()
-            ahead = prep.submit(prepare, chunks[b + 1]) if b + 1 < len(chunks) else None
+            ahead = ahead_of(chunks[b + 1]) if b + 1 < len(chunks) else None
             t_stage["features"] += busy
             report.failed.extend(failed)
             bar.update(len(failed))
