@@ -45,7 +45,10 @@ def take_screening_in_browser(page, url: str, study_dir, headphones: bool = True
     answers = sc.simulated_answers(s, study_dir / "media", headphones=headphones)
     for qid, value in answers.items():
         page.check(f"input[name='{qid}'][value='{value}']")
-    page.click("#submitButton")
+    # Wait for the whole POST -> redirect -> HIT list navigation to load: a goto() issued while it is
+    # still loading can be aborted (net::ERR_ABORTED).
+    with page.expect_navigation(url="**/worker", wait_until="load"):
+        page.click("#submitButton")
     page.wait_for_selector("#worker")
 
 
