@@ -236,6 +236,13 @@ class Trainer:
         n = len(dataset)
         if n == 0:
             raise UserError("training split: no clips")
+        need = t.batch_size * self.dist.world_size
+        if n < need:
+            # Not an error (a smoke run may want it), but every step then sees the same few clips.
+            log.warning("training split: %d clip(s), fewer than one batch; train.batch_size %d%s needs at "
+                        "least %d (or set train.batch_size=%d)", n, t.batch_size,
+                        f" x {self.dist.world_size} processes" if self.dist.world_size > 1 else "", need,
+                        max(1, n // self.dist.world_size))
         per_epoch = self.steps_per_epoch(n)
         total = self.total_steps(n)
         main = self.dist.is_main
