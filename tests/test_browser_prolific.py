@@ -13,11 +13,10 @@ import pytest
 import responses
 from responses import matchers
 from server_fixtures import KEY, SECRET, sqlite_url, start_inprocess  # noqa: F401
-from test_browser_study_walkthrough import ARGS, play_and_answer_practice, take_screening_in_browser
+from test_browser_study_walkthrough import ARGS, answer_open_hit, take_screening_in_browser
 from test_mturk_fixtures import make_manifests
 
 from eval_server.recruit import read_recruit_config
-from mturk import screening as sc
 from mturk.prolific import API_URL
 from regnet.cli import main
 
@@ -29,44 +28,6 @@ def _arrive(page, url: str, pid: str) -> None:
     """As Prolific sends a participant: its external_study_url with the three parameters filled in."""
     page.goto(f"{url}/worker?" + urlencode({"PROLIFIC_PID": pid, "STUDY_ID": PSTUDY, "SESSION_ID": f"ses-{pid}"}))
     page.wait_for_selector("#worker")
-
-
-def _screen(page, url: str, study_dir, headphones: bool) -> None:
-    """The screening form as a participant fills it in, without waiting for the HIT list after it
-    (a participant who fails is sent to the done page instead)."""
-    study = json.loads((study_dir / "study.json").read_text())
-    s = sc.Screening.from_dict(study["screening"])
-    page.goto(f"{url}/worker")
-    page.click("a[href*='/worker/qualification']")
-    page.wait_for_selector("input[name='consent']")
-    for qid, value in sc.simulated_answers(s, study_dir / "media", headphones=headphones).items():
-        page.check(f"input[name='{qid}'][value='{value}']")
-    page.click("#submitButton")
-
-
-def _do_next_hit(page, truth: dict[str, str]) -> list[str]:
-    """Accept & work on the first group offered, answer every trial (its truth where it has one),
-    submit; returns the trial ids answered."""
-    page.click("button.accept-next")
-    page.wait_for_selector("#returnHit")
-    frame = page.frame_locator("iframe").first
-    frame.locator("fieldset.trial").first.wait_for()
-    play_and_answer_practice(frame)
-    trials = frame.locator("fieldset.trial")
-    ids = [trials.nth(i).get_attribute("data-trial-id") for i in range(trials.count())]
-    kinds = [trials.nth(i).get_attribute("data-kind") for i in range(trials.count())]
-    frame.locator("body").evaluate(
-        "() => Promise.all([...document.querySelectorAll('fieldset.trial video, .references video')]"
-        ".map(v => {v.muted = true; return v.play();}))")
-    frame.locator("body").evaluate(
-        "() => new Promise((ok, bad) => { const t0 = Date.now(); (function poll() {"
-        " if ([...document.querySelectorAll('fieldset.trial input[type=radio]')].every(e => !e.disabled)) return ok();"
-        " if (Date.now() - t0 > 60000) return bad('answers stayed locked'); setTimeout(poll, 100); })(); })")
-    for tid, kind in zip(ids, kinds):
-        frame.locator(f"input[name='{tid}'][value='{truth.get(tid) or ANSWER[kind]}']").check()
-    frame.locator("#submitButton").click()
-    page.wait_for_url("**/worker/done**")
-    return ids
 
 
 @pytest.mark.browser
@@ -108,15 +69,15 @@ def test_prolific_participants_take_the_study_and_land_on_the_right_completion_u
                     assert "pPASS" in page.inner_text("#worker")
                     take_screening_in_browser(page, srv.url, study_dir, headphones=True)
                     page.goto(f"{srv.url}/worker")
-                    answered = _do_next_hit(page, truth)
+                    page.click("button.accept-next")  # Accept & work on the first group offered
+                    answered = answer_open_hit(page, lambda tid, kind: truth.get(tid) or ANSWER[kind])
                     # one HIT each (hits_per_participant 1): the completion code, no "next HIT"
                     assert page.get_attribute("#complete", "href") == recruit.completion_url
                     assert page.locator("#next").count() == 0
                     page2 = browser.new_context().new_page()
                     page2.set_default_timeout(30000)
                     _arrive(page2, srv.url, "pFAIL")
-                    _screen(page2, srv.url, study_dir, headphones=False)
-                    page2.wait_for_url("**/worker/done**")  # sent on as soon as the test is scored
+                    take_screening_in_browser(page2, srv.url, study_dir, headphones=False, back_to_list=False)
                     assert page2.locator("#screened").count() == 1
                     assert page2.get_attribute("#complete", "href") == recruit.screenout_url
                 finally:

@@ -28,9 +28,10 @@ def sign_in(page, url: str, worker: str) -> None:
     page.wait_for_selector("#worker")
 
 
-def take_screening_in_browser(page, url: str, study_dir, headphones: bool = True) -> None:
+def take_screening_in_browser(page, url: str, study_dir, headphones: bool = True, back_to_list: bool = True) -> None:
     """From the HIT list, open the screening test, agree, check every sound loads, answer, submit.
-    The answers are the study's own (as a headphone or a loudspeaker listener hears its files)."""
+    The answers are the study's own (as a headphone or a loudspeaker listener hears its files).
+    ``back_to_list``: wait for the HIT list after it (a recruited rater who fails goes elsewhere)."""
     study = json.loads((study_dir / "study.json").read_text())
     s = sc.Screening.from_dict(study["screening"])
     page.goto(f"{url}/worker")
@@ -47,9 +48,10 @@ def take_screening_in_browser(page, url: str, study_dir, headphones: bool = True
         page.check(f"input[name='{qid}'][value='{value}']")
     # Wait for the whole POST -> redirect -> HIT list navigation to load: a goto() issued while it is
     # still loading can be aborted (net::ERR_ABORTED).
-    with page.expect_navigation(url="**/worker", wait_until="load"):
+    with page.expect_navigation(url="**/worker" if back_to_list else "**/worker/done", wait_until="load"):
         page.click("#submitButton")
-    page.wait_for_selector("#worker")
+    if back_to_list:
+        page.wait_for_selector("#worker")
 
 
 def play_and_answer_practice(frame) -> None:
@@ -76,6 +78,12 @@ def play_and_answer_practice(frame) -> None:
 def do_hit(page, url: str, hit_id: str) -> list[str]:
     page.goto(f"{url}/worker/hit?hitId={hit_id}")
     page.click("#acceptHit")
+    return answer_open_hit(page)
+
+
+def answer_open_hit(page, answer_for=None) -> list[str]:
+    """On an accepted HIT's page: the practice question, then play every clip and answer every trial
+    (``answer_for(trial_id, kind)``, default ANSWER[kind]), submit; returns the trial ids answered."""
     page.wait_for_selector("#returnHit")
     frame = page.frame_locator("iframe").first
     frame.locator("fieldset.trial").first.wait_for()
@@ -91,7 +99,8 @@ def do_hit(page, url: str, hit_id: str) -> list[str]:
         " if ([...document.querySelectorAll('fieldset.trial input[type=radio]')].every(e => !e.disabled)) return ok();"
         " if (Date.now() - t0 > 60000) return bad('answers stayed locked'); setTimeout(poll, 100); })(); })")
     for tid, kind in zip(ids, kinds):
-        frame.locator(f"input[name='{tid}'][value='{ANSWER[kind]}']").check()
+        value = answer_for(tid, kind) if answer_for else ANSWER[kind]
+        frame.locator(f"input[name='{tid}'][value='{value}']").check()
     frame.locator("#submitButton").click()
     page.wait_for_url("**/worker/done**")
     return ids
