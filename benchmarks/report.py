@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from regnet.report.build import ReportOptions, build_report, write_report
+from mturk.report.build import ReportOptions, build_report, write_report
 
 
 def synthetic_votes(n_votes: int, seed: int = 0, votes_per_item: int = 3) -> pd.DataFrame:
@@ -104,7 +104,7 @@ def main() -> None:
 
 def _one_model(n: int, seed: int = 0) -> float:
     """One MOS model: n votes, n/100 raters, n/10 videos, three systems."""
-    from regnet.report.stats import mixed_mos
+    from mturk.report.stats import mixed_mos
 
     rng = np.random.default_rng(seed)
     r, i = rng.integers(0, n // 100, n), rng.integers(0, n // 10, n)

@@ -72,7 +72,7 @@ def generate_stages(dev: torch.device) -> dict[str, float]:
     """Seconds for one 10 s clip per stage (paper geometry, simple backbone, Griffin-Lim)."""
     from regnet.cli import main
     from regnet.data.manifest import read_manifest
-    from regnet.generate import generate_clips
+    from regnet.generation import generate_clips
     from regnet.models import RegNet
     from regnet.train.checkpoint import save_checkpoint
 

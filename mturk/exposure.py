@@ -231,7 +231,7 @@ def exposure_section(study_json: str | Path | None) -> dict:
 def for_report(df: pd.DataFrame, study_dir: str | Path | None):
     """(votes without the dropped ones, a report table stating the design) — the table is None
     when there is nothing to say (no controlled protocol and no real-or-fake vote)."""
-    from regnet.report.tables import Table
+    from mturk.report.tables import Table
 
     chk = check_votes(df, exposure_section(study_dir))
     if chk.summary.empty:

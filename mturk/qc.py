@@ -4,7 +4,7 @@
 * **keep**: whether the assignment's votes enter the analysis, with the reason.
 
 `approve` / `reject` (mturk.collect), the Approve/Reject columns of an exported batch CSV and
-`report` (regnet.report.qc) all call `decide` with one `QCConfig`, so a vote from an assignment
+`report` (mturk.report.qc) all call `decide` with one `QCConfig`, so a vote from an assignment
 `reject` refuses can never reach a table: keep implies approve by construction. The config comes
 from the study (`study.json`'s optional ``"qc"`` object), flags override single fields; `collect`,
 `approve` and `reject` write the decisions they used to ``qc_decisions.csv`` (+ ``.json`` with the

@@ -602,10 +602,10 @@ def _study_check(directory: Path) -> str:
 
 
 def report_table(path: str | Path):
-    """screening.csv as a report table (regnet.report.tables.Table)."""
+    """screening.csv as a report table (mturk.report.tables.Table)."""
     import pandas as pd
 
-    from regnet.report.tables import Table
+    from mturk.report.tables import Table
 
     check = _study_check(Path(path).parent)
     rows, notes = summary_rows(path, CHECK_NAMES.get(check, check))
@@ -674,7 +674,7 @@ def take_test(http, base_url: str, worker_id: str, type_id: str, answers: dict[s
 
 def prepare_bots(endpoint_url: str, study, worker_ids: list[str], loudspeaker: set[str] = frozenset(),
                  session_factory=None, links: dict[str, str] | None = None) -> Callable:
-    """A session factory for `regnet.simulate.client.run_bots`: each session has already taken the
+    """A session factory for `mturk.simulate.client.run_bots`: each session has already taken the
     study's screening test as its bot (over headphones, or over loudspeakers for the ids in
     ``loudspeaker``, who then fail the check). Without a screening test on this endpoint the
     sessions are fresh."""

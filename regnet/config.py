@@ -28,6 +28,27 @@ from regnet.errors import UserError
 MEL_FRAMES_PER_STEP = 4
 
 
+FLOW_METHODS = ("auto", "tvl1", "farneback")
+
+
+def tvl1_available() -> bool:
+    import cv2  # only where flow is resolved: the config itself needs no OpenCV
+
+    return hasattr(cv2, "optflow") and hasattr(cv2.optflow, "DualTVL1OpticalFlow_create")
+
+
+def resolve_flow_method(name: str) -> str:
+    """'auto' -> the method actually used here; an unknown or unavailable one is a `UserError`."""
+    if name not in FLOW_METHODS:
+        raise UserError(f"data.flow_method: '{name}' is not one of {', '.join(FLOW_METHODS)}")
+    if name == "auto":
+        return "tvl1" if tvl1_available() else "farneback"
+    if name == "tvl1" and not tvl1_available():
+        raise UserError("data.flow_method: tvl1 needs opencv-contrib (cv2.optflow); "
+                        "use farneback or auto")
+    return name
+
+
 @dataclass
 class DataConfig:
     """Audio/video geometry and feature extraction. Everything here enters the feature-cache hash."""
@@ -81,8 +102,6 @@ class DataConfig:
             if d[key] and self.backbone != "simple":
                 d[key] = _file_digest(d[key], f"data.{key}")
         if self.feature_source == "extract":
-            from regnet.data.flow import resolve_flow_method
-
             d["flow_method"] = resolve_flow_method(self.flow_method)
         payload = json.dumps(d, sort_keys=True, default=str)
         digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -174,7 +193,7 @@ class VocoderConfig:
     cin_channels: int = 80
     upsample_scales: tuple[int, ...] = (4, 4, 4, 4)
     # 'stretch' = r9y9's current Stretch2d + Conv2d upsampler; 'transposed' = the 2018 r9y9
-    # ConvTranspose2d + ReLU one of the authors' released vocoders (regnet.authors.upsample).
+    # ConvTranspose2d + ReLU one of the authors' released vocoders (regnet.vocoder.upsample).
     upsample_net: str = "stretch"
     log_scale_min: float = float(math.log(1e-14))
     weight_norm: bool = True

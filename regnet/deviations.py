@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from regnet.atomic import atomic_path
-from regnet.config import Config, DataConfig, ModelConfig, VocoderConfig
+from regnet.config import Config, DataConfig, ModelConfig, VocoderConfig, resolve_flow_method
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ def data_deviations(d: DataConfig) -> list[str]:
         elif not d.backbone_weights:
             out.append("BN-Inception without weights (paper: its ImageNet/Kinetics weights)")
         try:
-            from regnet.data.flow import resolve_flow_method
-
             flow = resolve_flow_method(d.flow_method)
         except Exception:  # an unusable method fails where flow is computed, with its own message
             flow = d.flow_method

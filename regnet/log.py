@@ -1,9 +1,12 @@
-"""Logging set-up for the CLI. Library code only calls ``logging.getLogger(__name__)``."""
+"""Logging set-up for the CLI (library code only calls ``logging.getLogger(__name__)``) and the
+training loops' progress bar."""
 
 from __future__ import annotations
 
 import logging
 import sys
+
+from tqdm import tqdm
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -35,3 +38,13 @@ def setup_logging(verbosity: int = 0) -> None:
     # Third-party chatter stays at WARNING unless -vv.
     for noisy in ("botocore", "boto3", "urllib3", "numba", "matplotlib", "PIL", "waitress", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbosity > 1 else logging.WARNING)
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool = True, unit: str = "step") -> tqdm:
+    """A bar for a training loop (step, losses as postfix, elapsed<ETA). Training is the one long
+    stage, so unlike the project's other bars (``disable=None``: hidden off a terminal) it also
+    writes when stderr is a log file or pipe (e.g. a quickstart run logged to a file, silent for
+    minutes otherwise): there at most every 30 s, in ASCII."""
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, file=sys.stderr,
+                mininterval=0.1 if tty else 30.0, ascii=None if tty else True, dynamic_ncols=tty)

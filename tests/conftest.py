@@ -1,4 +1,8 @@
-"""Shared fixtures. Tests stay small: the `tiny` preset, 2 s clips, 127.0.0.1 only."""
+"""Shared fixtures. Tests stay small: the `tiny` preset, 2 s clips, 127.0.0.1 only.
+
+The folders under tests/ mirror the packages (tests/regnet/data tests regnet/data, ...); tests/e2e holds
+the paths that cross all three. Helpers live in tests/helpers; their fixtures (the server's database
+URLs, the throwaway PostgreSQL cluster) are served to every test from here."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import shutil
 import pytest
 
 from regnet.config import Config, preset
+
+pytest_plugins = ("tests.helpers.server",)
 
 
 @pytest.fixture

@@ -361,7 +361,7 @@ def wavenet_config(dims: WaveNetDims, base: Config, where: str) -> Config:
 
 
 def wavenet_dims_from_config(cfg: Config) -> WaveNetDims:
-    from regnet.authors.upsample import FREQ_KERNEL
+    from regnet.vocoder.upsample import FREQ_KERNEL
 
     v = cfg.vocoder
     return WaveNetDims(layers=v.layers, residual_channels=v.residual_channels, gate_channels=v.gate_channels,

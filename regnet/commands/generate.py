@@ -74,7 +74,7 @@ def _finish(report, what: str) -> int:
 
 def run_generate(args: argparse.Namespace) -> int:
     from regnet.config import VocoderConfig
-    from regnet.generate import generate_clips
+    from regnet.generation import generate_clips
 
     for name in ("batch_size", "vocoder_batch", "griffin_lim_iters"):
         v = getattr(args, name)
@@ -96,7 +96,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from regnet.generate import import_clips, import_real
+    from regnet.generation import import_clips, import_real
 
     cfg = config_from_args(args)
     if args.system == "real":

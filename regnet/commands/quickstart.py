@@ -50,7 +50,7 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from regnet.quickstart import Quickstart, QuickstartOptions
+    from regnet.pipelines.quickstart import Quickstart, QuickstartOptions
 
     if args.n_per_class < 2:
         # synth puts a quarter of each class (at least one video) in the test split only from 2 up;

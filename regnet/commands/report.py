@@ -29,8 +29,8 @@ def _decisions_path(args) -> Path | None:
 
 def _report(args: argparse.Namespace) -> int:
     from mturk.qc import QCConfig, config_from_flags, read_decisions
-    from regnet.report.build import ReportOptions, build_report, write_report
-    from regnet.report.inputs import load_study, load_votes
+    from mturk.report.build import ReportOptions, build_report, write_report
+    from mturk.report.inputs import load_study, load_votes
 
     study = load_study(args.study)
     raw, source = load_votes(args.votes, args.db, study)
@@ -55,7 +55,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from regnet.report.power import PlanOptions, achieved_power, plan
+    from mturk.report.power import PlanOptions, achieved_power, plan
 
     o = PlanOptions(effect=args.effect, alpha=args.alpha, power=args.power,
                     votes_per_item=args.votes_per_item, reward=args.reward,
@@ -81,10 +81,10 @@ def _existing_cells(args: argparse.Namespace) -> list[tuple[str, int, int]]:
     QC, ties out), else the study's planned trials x --votes-per-item."""
     import pandas as pd
 
-    from regnet.report import aggregate
-    from regnet.report.inputs import load_study, load_votes
-    from regnet.report.qc import QCRules, apply_qc
-    from regnet.report.validate import system_order, validate
+    from mturk.report import aggregate
+    from mturk.report.inputs import load_study, load_votes
+    from mturk.report.qc import QCRules, apply_qc
+    from mturk.report.validate import system_order, validate
 
     study = load_study(args.study)
     if args.votes:

@@ -14,9 +14,9 @@ from regnet.commands.evaluate import data_config_for_clips
 from regnet.errors import UserError
 from regnet.metrics.evaluate import EvaluateOptions
 from regnet.metrics.references import REFERENCES
-from regnet.simulate.client import run_bots, trial_view, worker_id
-from regnet.simulate.decide import MetricTable, RaterParams
-from regnet.simulate.sources import metrics_from_clips, metrics_from_study, metrics_from_table
+from mturk.simulate.client import run_bots, trial_view, worker_id
+from mturk.simulate.decide import MetricTable, RaterParams
+from mturk.simulate.sources import metrics_from_clips, metrics_from_study, metrics_from_table
 
 log = logging.getLogger(__name__)
 

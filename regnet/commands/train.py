@@ -95,7 +95,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
-    from regnet.train.ablation import run_ablation
+    from regnet.pipelines.ablation import run_ablation
 
     report = run_ablation(args.data, features=args.features, scale=args.scale, out=args.out,
                           results=args.results, seeds=args.seeds, steps=args.steps,
@@ -108,7 +108,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 
 def run_ablate_study(args: argparse.Namespace) -> int:
-    from regnet.train.ablation_study import build_ablation_study
+    from regnet.pipelines.ablation_study import build_ablation_study
 
     res = build_ablation_study(args.runs, args.data, args.out, features=args.features,
                                variants=args.variants.split(",") if args.variants else None, seed=args.seed,

@@ -17,28 +17,10 @@ import logging
 import cv2
 import numpy as np
 
-from regnet.errors import UserError
+# The method names and their resolution live in the config (the feature-cache hash needs them).
+from regnet.config import FLOW_METHODS, resolve_flow_method, tvl1_available  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-FLOW_METHODS = ("auto", "tvl1", "farneback")
-
-
-def tvl1_available() -> bool:
-    return hasattr(cv2, "optflow") and hasattr(cv2.optflow, "DualTVL1OpticalFlow_create")
-
-
-def resolve_flow_method(name: str) -> str:
-    """'auto' -> the method actually used here; an unknown or unavailable one is a `UserError`."""
-    if name not in FLOW_METHODS:
-        raise UserError(f"data.flow_method: '{name}' is not one of {', '.join(FLOW_METHODS)}")
-    if name == "auto":
-        return "tvl1" if tvl1_available() else "farneback"
-    if name == "tvl1" and not tvl1_available():
-        raise UserError("data.flow_method: tvl1 needs opencv-contrib (cv2.optflow); "
-                        "use farneback or auto")
-    return name
-
 
 class FlowComputer:
     """Holds the (reusable) solver for one method. TV-L1 on a CUDA device runs the batched torch

@@ -248,7 +248,7 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
             rows += r
             clip_rows += c
             # per-clip values also as columns of objective_clips.csv, where the human-vs-machine
-            # report (regnet.report.objective) and the simulated raters read per-clip metrics
+            # report (mturk.report.objective) and the simulated raters read per-clip metrics
             for metric in dict.fromkeys(x["metric"] for x in c):
                 if metric.startswith("sync_offset_"):
                     continue  # a signed offset is no better-or-worse score; its |.| is DeSync

@@ -94,7 +94,7 @@ class RegNet(nn.Module):
         mel=None) the test-time replacement applies, so outputs never depend on the true mel.
         ``use_true_mel=True`` forces the training-time path in eval mode (diagnostics: what the
         regularizer's code carries). ``code [B, T, D]`` replaces the regularizer's output outright
-        (diagnostics: another clip's code, `regnet.train.ablation.regularizer_tables`)."""
+        (diagnostics: another clip's code, `regnet.pipelines.ablation.regularizer_tables`)."""
         self._check_visual(visual)
         batch, steps = visual.shape[:2]
         test = (not self.training if use_true_mel is None else not use_true_mel) or mel is None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,10 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from regnet.config import Config
 from regnet.errors import UserError
+from regnet.log import progress_bar
 from regnet.models import Discriminator, RegNet
 from regnet.train import checkpoint as ckpt
 from regnet.train.distributed import DistInfo
@@ -58,16 +57,6 @@ class SpeedOptions:
         t = cfg.train
         return cls(amp=(device.type == "cuda") if t.amp is None else bool(t.amp),
                    compile=bool(t.compile), fused_adam=bool(t.fused_adam) and device.type == "cuda")
-
-
-def progress_bar(total: int, initial: int, desc: str, enabled: bool = True, unit: str = "step") -> tqdm:
-    """A bar for a training loop (step, losses as postfix, elapsed<ETA). Training is the one long
-    stage, so unlike the project's other bars (``disable=None``: hidden off a terminal) it also
-    writes when stderr is a log file or pipe (e.g. a quickstart run logged to a file, silent for
-    minutes otherwise): there at most every 30 s, in ASCII."""
-    tty = sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled, file=sys.stderr,
-                mininterval=0.1 if tty else 30.0, ascii=None if tty else True, dynamic_ncols=tty)
 
 
 def lr_factor(epoch: int, cfg: Config) -> float:

@@ -148,7 +148,7 @@ class VocoderTrainer:
         """Train until ``steps`` total steps (counting resumed ones). Returns the last loss."""
         every = max(1, self.cfg.vocoder.checkpoint_every)
         loss = float("nan")
-        from regnet.train.trainer import progress_bar
+        from regnet.log import progress_bar
 
         with progress_bar(steps, self.step, f"wavenet {self.class_name}") as bar:
             while self.step < steps:

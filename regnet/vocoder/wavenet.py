@@ -23,7 +23,7 @@ r9y9 key                                              shape (paper size: R=512, 
 ====================================================  ==========================================
 
 ``vocoder.upsample_net`` picks the upsampler: 'stretch' (r9y9 today, `UpsampleNet`) or
-'transposed' (the 2018 one the authors' ``*_ema.pth`` files carry, `regnet.authors.upsample`);
+'transposed' (the 2018 one the authors' ``*_ema.pth`` files carry, `regnet.vocoder.upsample`);
 `regnet.authors.layout.wavenet_table` is the key table for the authors' files.
 
 Here weight norm uses ``torch.nn.utils.parametrizations.weight_norm``, so ``X.weight_g`` /
@@ -151,7 +151,7 @@ def make_upsampler(cfg: VocoderConfig) -> nn.Module:
     if cfg.upsample_net == "stretch":
         return UpsampleNet(tuple(cfg.upsample_scales), cfg.cin_channels, cfg.weight_norm)
     if cfg.upsample_net == "transposed":
-        from regnet.authors.upsample import TransposedUpsampleNet
+        from regnet.vocoder.upsample import TransposedUpsampleNet
 
         return TransposedUpsampleNet(tuple(cfg.upsample_scales), cfg.weight_norm)
     raise ValueError(f"vocoder.upsample_net must be 'stretch' or 'transposed', got {cfg.upsample_net!r}")

@@ -122,7 +122,6 @@ def examples(wav: np.ndarray) -> np.ndarray:
 
 
 def load(path: Path, pca_path: Path | None = None) -> ReleasedEmbedder:
-    import torch
 
     state = torch_load(path)
     if not isinstance(state, dict):
