@@ -36,7 +36,6 @@ import html
 import multiprocessing as mp
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-KEY, SECRET = "AKBENCHKEY", "bench-secret"
+sys.path.insert(0, str(REPO))  # the throwaway PostgreSQL cluster and the server process, as the tests make them
+
+from tests.helpers.server import KEY, SECRET  # noqa: E402
 QUESTION = ('<HTMLQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/'
             'HTMLQuestion.xsd"><HTMLContent><![CDATA[<!DOCTYPE html><html><body><form method="post" '
             'action="/mturk/externalSubmit"><input type="hidden" name="assignmentId"><input name="t1">'
@@ -60,78 +61,22 @@ TURKLE_NEXT_TASK_PER_S = (52, 55)
 
 # ---- the server -------------------------------------------------------------------------------------
 
-@dataclass
-class Server:
-    proc: subprocess.Popen
-    url: str
-    lines: list[str] = field(default_factory=list)
+def start_server(db: str, processes: int, threads: int):
+    """`regnet-bench serve` in a child process, started as the tests start theirs (tests/helpers/server.py)."""
+    from tests.helpers.server import start_subprocess
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def start_server(db: str, processes: int, threads: int) -> Server:
-    cmd = [sys.executable, "-m", "regnet.cli", "serve", "--db", db, "--port", "0", "--threads", str(threads),
-           "--processes", str(processes), "--requester-key", KEY, "--requester-secret", SECRET]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    lines: list[str] = []
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        m = re.search(r"server: (http://\S+)", line)
-        if m:
-            threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
-            return Server(proc, m.group(1), lines)
-    proc.kill()
-    raise SystemExit("the server did not start:\n" + "".join(lines))
+    return start_subprocess(db, "--threads", str(threads), "--processes", str(processes),
+                            env={"PYTHONPATH": str(REPO)}, timeout_s=90)
 
 
 @contextlib.contextmanager
 def postgres_db() -> "contextlib.AbstractContextManager[str]":
     """A throwaway PostgreSQL cluster on 127.0.0.1, started as the tests start theirs
-    (tests/server_fixtures.py) but with fsync on, so its commits are as durable as SQLite's."""
-    sys.path.insert(0, str(REPO / "tests"))
-    import pwd
+    (tests/helpers/pg.py) but with fsync on, so its commits are as durable as SQLite's."""
+    from tests.helpers.pg import create_pg_database, pg_cluster
 
-    from server_fixtures import _free_port, _has_user, _pg_bin
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        raise RuntimeError("PostgreSQL binaries (initdb, pg_ctl) are not installed")
-    root = Path(tempfile.mkdtemp(prefix="regnet-bench-pg-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        user = "postgres" if _has_user("postgres") else "nobody"
-        pw = pwd.getpwnam(user)
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        run_as = [shutil.which("runuser") or "/sbin/runuser", "-u", user, "--"]
-    port = _free_port()
-    data = root / "data"
-    try:
-        subprocess.run(run_as + [initdb, "-D", str(data), "-A", "trust", "-U", "regnet", "-E", "UTF8"],
-                       check=True, capture_output=True, timeout=120, cwd=root)
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c max_connections=200"
-        subprocess.run(run_as + [pg_ctl, "-D", str(data), "-l", str(root / "log.txt"), "-o", opts, "-w",
-                                 "-t", "60", "start"], check=True, capture_output=True, timeout=90, cwd=root)
-        base = f"postgresql+psycopg2://regnet@127.0.0.1:{port}"
-        from sqlalchemy import create_engine, text
-        eng = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(text('CREATE DATABASE "bench"'))
-        eng.dispose()
-        yield f"{base}/bench"
-    finally:
-        subprocess.run(run_as + [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True,
-                       timeout=60, cwd=root)
-        shutil.rmtree(root, ignore_errors=True)
+    with pg_cluster(durable=True) as cluster:
+        yield create_pg_database(cluster, "bench")
 
 
 def make_workload(url: str, groups: int, hits_per_group: int, assignments: int) -> list[str]:
@@ -343,7 +288,7 @@ def run_backend(name: str, db: str, processes: int, args) -> dict[str, float]:
                   f"{figures[f'submit_c{n}']:7.1f}/s (p50 {pct(slat, .5) * 1e3:.0f} ms, "
                   f"p99 {pct(slat, .99) * 1e3:.0f} ms); errors {errors}", flush=True)
         stored = stored_answers(db)
-        queue_warnings = sum("Task queue depth" in ln for ln in srv.lines)
+        queue_warnings = sum("Task queue depth" in ln for ln in srv.output)
         print(f"[{name}] answers stored = acknowledged: {stored} = {acked}"
               f"{'' if stored == acked else '  MISMATCH'}; waitress queue-depth warnings: {queue_warnings}",
               flush=True)

@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from eval_server.assignments import counts_for
 from eval_server.db import HIT, Assignment, HITType
-from eval_server.export import batch_results_frame, to_safe_csv
+from eval_server.export import batch_results_frame
 from eval_server.ids import now
 from eval_server.state import state
+from regnet.tables import to_safe_csv
 
 bp = Blueprint("admin", __name__, template_folder="templates")
 

@@ -7,7 +7,6 @@ through it); the admin page's CSV download is the same table.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable
 
@@ -24,23 +23,6 @@ FIXED_COLUMNS = [
     "LifetimeApprovalRate", "Last30DaysApprovalRate", "Last7DaysApprovalRate",
 ]
 TRAILING_COLUMNS = ["Approve", "Reject"]
-# A cell a spreadsheet would run as a formula (OWASP "CSV Injection": = + - @ tab CR), also after
-# leading quotes, so that adding one quote is reversible: strip one where a quote precedes these.
-_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
-
-
-def neutralise_formula(value):
-    """`'`-prefix a text cell that a spreadsheet would evaluate (OWASP's advice for CSV exports)."""
-    return "'" + value if isinstance(value, str) and _FORMULA_START.match(value) else value
-
-
-def to_safe_csv(df: pd.DataFrame) -> str:
-    """The frame as CSV with every text cell and column name neutralised (the frame itself stays raw)."""
-    safe = df.map(neutralise_formula) if len(df) else df.copy()
-    safe.columns = [neutralise_formula(c) for c in df.columns]
-    # CRLF rows (RFC 4180): the csv writer then quotes a cell holding a lone CR, which it otherwise
-    # writes bare and every reader (spreadsheets, pandas) takes for the end of the row.
-    return safe.to_csv(index=False, lineterminator="\r\n")
 
 
 def mturk_time(t: float | None) -> str:

@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from eval_server.errors import ApiError
+from regnet.mturk_xml import MAX_QUESTION_BYTES
 
-MAX_QUESTION_BYTES = 65536
 MAX_FRAME_HEIGHT = 100_000
 
 
@@ -203,11 +203,3 @@ def render_form(q: Question, assignment_id: str, submit_to: str, *, action_path:
     disabled = " disabled" if assignment_id == "ASSIGNMENT_ID_NOT_AVAILABLE" else ""
     parts.append(f"<input type='submit' id='submitButton' value='Submit'{disabled}></form></body></html>")
     return "".join(parts)
-
-
-def html_question(content: str, frame_height: int = 0) -> str:
-    """Wrap HTML as an HTMLQuestion document (used for HITs made from a layout)."""
-    ns = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
-    body = content.replace("]]>", "]]]]><![CDATA[>")
-    return (f'<HTMLQuestion xmlns="{ns}"><HTMLContent><![CDATA[{body}]]></HTMLContent>'
-            f"<FrameHeight>{frame_height}</FrameHeight></HTMLQuestion>")

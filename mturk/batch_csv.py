@@ -10,10 +10,8 @@ Trial metadata (kind, systems...) comes from the study folder when given, else f
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +21,7 @@ from mturk.qc import QCRules, assess
 from mturk.study import Trial, load_study
 from mturk.votes import VOTE_COLUMNS, blank_answer_rows
 from regnet.errors import UserError
+from regnet.tables import as_text, read_safe_csv, write_safe_csv
 
 log = logging.getLogger(__name__)
 
@@ -38,30 +37,31 @@ def votes_from_batch_csv(path: str | Path, study_dir: str | Path | None = None) 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: batch CSV not found")
-    try:
-        df = _read_text_csv(path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
-    # Cells `export_batch_csv` (and the server's admin export) quoted against formula injection.
-    df = df.map(unneutralise_formula)
+    return votes_from_batch_frame(read_safe_csv(path), str(path), study_dir)
+
+
+def votes_from_batch_frame(df: pd.DataFrame, source: str, study_dir: str | Path | None = None) -> pd.DataFrame:
+    """A batch-result table (the file's cells as text, or the server's `batch_results_frame`) ->
+    votes table; ``source`` names it in errors and, without a study, in the study column."""
+    df = as_text(df)
     missing = [c for c in ("AssignmentId", "WorkerId") if c not in df.columns]
     if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}; not a batch-result CSV")
+        raise UserError(f"{source}: missing column(s) {', '.join(missing)}; not a batch-result CSV")
     answer_cols = [c for c in df.columns if c.startswith("Answer.")]
     if not answer_cols:
-        raise UserError(f"{path}: no Answer.* columns")
+        raise UserError(f"{source}: no Answer.* columns")
     study = load_study(study_dir) if study_dir is not None else None
     static = study.trial_index() if study else None
     rows: list[dict] = []
     for i, r in enumerate(df.to_dict("records")):
-        trials = static if static is not None else _trials_from_input(r, path, i)
+        trials = static if static is not None else _trials_from_input(r, source, i)
         submit = pd.to_datetime(r.get("SubmitTime", ""), errors="coerce", utc=True, format="mixed")
         work = pd.to_numeric(r.get("WorkTimeInSeconds", ""), errors="coerce")
         if pd.isna(work):
             accept = pd.to_datetime(r.get("AcceptTime", ""), errors="coerce", utc=True, format="mixed")
             work = (submit - accept).total_seconds() if not (pd.isna(submit) or pd.isna(accept)) else float("nan")
         info = AssignmentInfo(
-            study=study.name if study else (r.get("Input.study") or path.stem),
+            study=study.name if study else (r.get("Input.study") or Path(source).stem),
             hit_id=r.get("HITId", ""), assignment_id=r["AssignmentId"], worker_id=r["WorkerId"],
             submit_time=submit.isoformat() if not pd.isna(submit) else r.get("SubmitTime", ""),
             work_time_s=float(work), status=r.get("AssignmentStatus", ""))
@@ -71,12 +71,12 @@ def votes_from_batch_csv(path: str | Path, study_dir: str | Path | None = None) 
         rows.extend(got + blank_answer_rows(info, answers, trials, got))
     out = pd.DataFrame(rows)
     if out.empty:
-        log.warning("%s: no answers to known trials", path)
+        log.warning("%s: no answers to known trials", source)
         return pd.DataFrame(columns=VOTE_COLUMNS)
     return out[VOTE_COLUMNS + [c for c in out.columns if c not in VOTE_COLUMNS]]
 
 
-def _trials_from_input(r: dict, path: Path, i: int) -> dict[str, Trial]:
+def _trials_from_input(r: dict, path: str, i: int) -> dict[str, Trial]:
     raw = r.get("Input.trials", "")
     if not raw:
         raise UserError(f"{path}: row {i + 2} has no Input.trials column; pass the study folder (--study DIR)")
@@ -143,43 +143,7 @@ def export_batch_csv(votes: pd.DataFrame, out: str | Path, study_dir: str | Path
     df = pd.DataFrame(rows)
     answer_cols = sorted(c for c in df.columns if c.startswith("Answer."))
     cols = ASSIGNMENT_COLUMNS + ["Input.study", "Input.trials"] + answer_cols + ["Approve", "Reject"]
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        safe = df.reindex(columns=cols).map(neutralise_formula)
-        safe.columns = [neutralise_formula(c) for c in cols]
-        safe.to_csv(out, index=False, lineterminator="\r\n")  # CRLF: a lone CR in a cell gets quoted
-    except OSError as e:
-        raise UserError(f"{out}: cannot write the batch CSV ({e.strerror or e})") from None
-    return out
-
-
-def _read_text_csv(path: Path) -> pd.DataFrame:
-    """Every cell as the exact text written; pandas' C parser ends a field at NUL, so NUL travels as a
-    private-use character the file does not contain."""
-    raw = path.read_bytes()
-    if b"\0" not in raw:
-        return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
-    stand_in = next(chr(cp) for cp in range(0xF0000, 0x10FFFE) if chr(cp).encode() not in raw)
-    df = pd.read_csv(io.BytesIO(raw.replace(b"\0", stand_in.encode())), dtype=str, keep_default_na=False)
-    df.columns = [c.replace(stand_in, "\0") for c in df.columns]
-    return df.map(lambda v: v.replace(stand_in, "\0"))
-
-
-# A cell a spreadsheet would run as a formula (OWASP "CSV Injection": = + - @ tab CR), also after
-# leading quotes, so one added quote can be taken off again on reading (`unneutralise_formula`).
-_FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
-
-
-def neutralise_formula(value):
-    """`'`-prefix a text cell a spreadsheet would evaluate, as OWASP advises for CSV exports."""
-    return "'" + value if isinstance(value, str) and _FORMULA_START.match(value) else value
-
-
-def unneutralise_formula(value):
-    """Undo `neutralise_formula` (in a file MTurk wrote, a cell starting with a quote and a formula
-    character, which MTurk leaves as typed, loses that quote: rare, and such a cell is no rating)."""
-    return value[1:] if isinstance(value, str) and value.startswith("'") and _FORMULA_START.match(value[1:]) \
-        else value
+    return write_safe_csv(df.reindex(columns=cols), out, "the batch CSV")
 
 
 def _s(x) -> str:

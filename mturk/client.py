@@ -109,3 +109,35 @@ def api_errors(target: Target, what: str):
                         f"{err.get('Message', str(e))}".splitlines()[0]) from None
     except BotoCoreError as e:
         raise UserError(f"{target.endpoint}: {what} failed: {str(e).splitlines()[0]}") from None
+
+
+def client_for(target: Target):
+    """A boto3 client for ``target``, its set-up errors as one-line errors (the `ClientFor` every
+    publish/collect/review function takes)."""
+    with api_errors(target, "client set-up"):
+        return make_client(target)
+
+
+def ensure_qualification_type(client, ledger, target: Target, study_name: str, key: str, name: str,
+                              **fields) -> str:
+    """The qualification type ``name`` of this study on ``target``, created once (``fields``: the rest of
+    CreateQualificationType's arguments); the ledger remembers it under ``key``, and a run that died
+    before writing the ledger finds it again by its name, which is the study's own."""
+    from botocore.exceptions import ClientError
+
+    qid = ledger.get(target.endpoint, study_name, key)
+    if qid:
+        return qid
+    with api_errors(target, "CreateQualificationType"):
+        try:
+            qid = client.create_qualification_type(Name=name, QualificationTypeStatus="Active",
+                                                   **fields)["QualificationType"]["QualificationTypeId"]
+        except ClientError:
+            found = client.list_qualification_types(Query=name, MustBeRequestable=False,
+                                                    MustBeOwnedByCaller=True, MaxResults=100)
+            ids = [t["QualificationTypeId"] for t in found.get("QualificationTypes", []) if t["Name"] == name]
+            if not ids:
+                raise
+            qid = ids[0]
+    ledger.put(target.endpoint, study_name, key, qid)
+    return qid

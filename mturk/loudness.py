@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import subprocess
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from regnet.data.video import _last_line, ffmpeg_exe
+from regnet.data.audio import decode_audio
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -125,22 +122,7 @@ def _stats(prefix: str, values: list[float | None]) -> dict:
 def decode(path: str | Path) -> tuple[np.ndarray, int] | None:
     """The sound of any file ffmpeg reads, as float32 [samples, channels] at its own rate; None
     when it has no audio stream."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(suffix=".wav")
-    os.close(fd)
-    try:
-        proc = subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(path), "-vn",
-                               "-map", "0:a:0", "-c:a", "pcm_f32le", tmp], capture_output=True)
-        err = proc.stderr.decode(errors="replace")
-        if proc.returncode != 0:
-            if "matches no streams" in err or "does not contain any stream" in err:
-                return None
-            raise UserError(f"{path}: cannot decode its sound ({_last_line(err)})")
-        data, sr = sf.read(tmp, dtype="float32", always_2d=True)
-        return data, int(sr)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return decode_audio(path)
 
 
 def measure_samples(x: np.ndarray, sr: int) -> Measurement:

@@ -11,11 +11,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from mturk import screening
-from mturk.client import Target, api_errors
+from mturk.client import Target, api_errors, ensure_qualification_type
 from mturk.ledger import Ledger
-from mturk.render import html_question, render_hit
+from mturk.render import render_hit
 from mturk.study import Qualifications, Study
 from regnet.errors import UserError
+from regnet.mturk_xml import html_question
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,16 @@ class CostEstimate:
         return (self.reward + self.fee) * self.assignments
 
 
+def fee_rate(assignments: int) -> Decimal:
+    """MTurk's commission on the reward: 20%, 20% more for HITs with 10 or more assignments."""
+    return Decimal("0.40") if assignments >= 10 else Decimal("0.20")
+
+
 def estimate_cost(reward: str, assignments: int, hits: int) -> CostEstimate:
-    """MTurk pricing: 20% commission (at least $0.01 per assignment), 20% more for HITs with 10 or
-    more assignments."""
+    """MTurk pricing: `fee_rate` of the reward, rounded to the cent and at least $0.01 per
+    assignment. The one cost rule: publish-hits' spend guard and the plan verb both use it."""
     r = Decimal(reward)
-    rate = Decimal("0.40") if assignments >= 10 else Decimal("0.20")
-    fee = max(CENT, (r * rate).quantize(CENT, rounding=ROUND_HALF_UP))
+    fee = max(CENT, (r * fee_rate(assignments)).quantize(CENT, rounding=ROUND_HALF_UP))
     return CostEstimate(r, fee, assignments, hits, (r + fee) * assignments * hits)
 
 
@@ -157,26 +162,8 @@ def ensure_exposure_quals(client, study: Study, ledger: Ledger, target: Target) 
 
 def _ensure_qual(client, ledger: Ledger, target: Target, study_name: str, key: str, name: str,
                  description: str) -> str:
-    qid = ledger.get(target.endpoint, study_name, key)
-    if qid:
-        return qid
-    from botocore.exceptions import ClientError
-
-    with api_errors(target, "CreateQualificationType"):
-        try:
-            qid = client.create_qualification_type(
-                Name=name, Keywords="regnet-bench", QualificationTypeStatus="Active",
-                Description=description)["QualificationType"]["QualificationTypeId"]
-        except ClientError:
-            # Created by a run that died before writing the ledger: the name is ours, find it.
-            found = client.list_qualification_types(Query=name, MustBeRequestable=False,
-                                                    MustBeOwnedByCaller=True, MaxResults=100)
-            ids = [t["QualificationTypeId"] for t in found.get("QualificationTypes", []) if t["Name"] == name]
-            if not ids:
-                raise
-            qid = ids[0]
-    ledger.put(target.endpoint, study_name, key, qid)
-    return qid
+    return ensure_qualification_type(client, ledger, target, study_name, key, name, Keywords="regnet-bench",
+                                     Description=description)
 
 
 def publish(study: Study, client, target: Target, ledger: Ledger, questions: dict[str, str],
@@ -303,3 +290,86 @@ def upload_media(study: Study, s3, bucket: str, prefix: str, target_label: str =
     log.info("s3: %d of %d media file(s) uploaded to s3://%s/%s (the bucket must allow public GET)",
              n_up, len(names), bucket, prefix)
     return f"https://{bucket}.s3.amazonaws.com" + (f"/{prefix}" if prefix else "")
+
+
+@dataclass
+class PublishOptions:
+    """How `publish_study` sends a study: where the media are, what it may spend, whom it excludes."""
+    media_base_url: str | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str | None = None
+    exclude_quals: list[str] = field(default_factory=list)  # qualification ids whose holders are kept out
+    exclude_participants_of: list[str] = field(default_factory=list)  # other study folders
+    yes_spend_money: bool = False
+    max_cost: str | None = None
+    dry_run: bool = False
+
+
+def participant_quals_of(study_dirs: list[str | Path], target: Target) -> list[str]:
+    """The participant qualification each of these (published) studies gave its raters on ``target``."""
+    from mturk.study import load_study
+
+    out = []
+    for d in study_dirs:
+        other = load_study(d)
+        with Ledger.for_study(d) as led:
+            qid = led.get(target.endpoint, other.name, "participant_qual_id")
+        if not qid:
+            raise UserError(f"--exclude-participants-of {d}: that study has no participant qualification "
+                            f"on {target.endpoint}")
+        out.append(qid)
+    return out
+
+
+def describe_requirements(study: Study, reqs: list[dict]) -> str:
+    scr = screening.of(study)
+    return ("; ".join(f"{r['QualificationTypeId']} {r['Comparator']} "
+                      f"{r.get('IntegerValues') or r.get('LocaleValues') or ''}".strip() for r in reqs) or "none") \
+        + ("; + this study's participant qualification" if study.qualifications.mark_participants else "") \
+        + "".join(f"; exposure: {p} in {d['groups']} rater groups (one qualification each, granted on "
+                  "accept; each group's HITs require the others' absent)" for p, d in study.exposure.items()) \
+        + (f"; + screening test (value >= {scr.required_value})" if scr.enabled else "")
+
+
+def publish_study(study: Study, study_dir: str | Path, target: Target, opts: PublishOptions, client_for,
+                  s3_client_for=None, say=log.info) -> PublishResult | None:
+    """The whole of `publish-hits`: the cost shown first and the spend guard, media on S3 or a URL,
+    every page rendered and size-checked, then the HITs the ledger does not hold yet. ``say`` gets
+    each line a requester should read before money moves. Returns None when nothing was sent."""
+    exclude = list(opts.exclude_quals) + participant_quals_of(opts.exclude_participants_of, target)
+    with Ledger.for_study(study_dir) as ledger:
+        todo = remaining_hits(study, ledger, target)
+        cost = estimate_cost(study.reward, study.max_assignments, len(todo))
+        say(f"target: {target.label} ({target.endpoint})")
+        say(f"HITs: {len(study.hits)} in the study, {len(todo)} to create; {study.max_assignments} assignment(s) "
+            f"each at ${cost.reward:.2f} + ${cost.fee:.2f} MTurk fee")
+        say(f"cost: {len(todo)} x {study.max_assignments} x ${cost.reward + cost.fee:.2f} = ${cost.total:.2f}")
+        say("qualifications: " + describe_requirements(study, qualification_requirements(study.qualifications,
+                                                                                         exclude)))
+        check_spend_guard(target, cost, opts.yes_spend_money, opts.max_cost)
+        if opts.s3_bucket and opts.media_base_url:
+            raise UserError("--s3-bucket and --media-base-url: choose one")
+        scr = screening.of(study)
+        if opts.dry_run:
+            base = opts.media_base_url or (f"https://{opts.s3_bucket}.s3.amazonaws.com/..." if opts.s3_bucket else
+                                           resolve_media_base(target, None, None))
+            render_all(study, base)  # size checks, so a dry run catches an oversized page
+            if scr.enabled:  # and an unusable screening test (size, relative URLs for MTurk)
+                screening.check_media_base(base, target.label)
+                screening.question_form(scr, base)
+            say(f"media: {base}/<name>")
+            say("dry run: nothing sent")
+            return None
+        s3_base = None
+        if opts.s3_bucket:
+            s3_base = upload_media(study, s3_client_for(target), opts.s3_bucket,
+                                   opts.s3_prefix or f"regnet-bench/{study.uid}")
+        base = resolve_media_base(target, opts.media_base_url, s3_base)
+        questions = render_all(study, base)
+        say(f"media: {base}/<name>")
+        if not todo:
+            say("nothing to create: every HIT is in the ledger")
+            return None
+        res = publish(study, client_for(target), target, ledger, questions, exclude, media_base=base)
+    say(f"created {len(res.created)} HIT(s), {res.skipped} already there; HIT type {res.hit_type_id}")
+    return res

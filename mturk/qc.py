@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mturk.vocabulary import VOTE_ROLES
 from regnet.errors import UserError
+from regnet.tables import read_table
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,16 @@ _FLAG_FIELDS = {"max_failed_catch": "max_failed_catch", "max_gold_error_rate": "
                 "max_unanswered": "max_unanswered", "mos_check_tolerance": "mos_check_tolerance",
                 "max_check_fail": "max_check_fail_rate", "min_seconds_per_trial": "min_seconds_per_trial",
                 "min_votes_per_item": "min_votes_per_item"}
+
+
+def rules_in_force(votes: str | Path | None, study_dir: str | Path | None) -> tuple[QCConfig, Path | None]:
+    """(rules, decisions file): the rules approve/reject used, recorded with their decisions in
+    qc_decisions.csv beside the votes (collect, approve and reject write it there) or in the study
+    folder; else the study's qc section; else the defaults. One rule set for pay and for the tables."""
+    cands = [Path(votes).parent / "qc_decisions.csv"] if votes else []
+    cands += [Path(study_dir) / "qc_decisions.csv"] if study_dir else []
+    decisions = next((c for c in cands if c.is_file()), None)
+    return (read_decisions(decisions)[1] if decisions else QCConfig.for_study(study_dir)), decisions
 
 
 def config_from_flags(args, base: QCConfig) -> QCConfig:
@@ -315,7 +327,7 @@ def decide(votes: pd.DataFrame, config: QCConfig | None = None, study=None) -> Q
         else pd.Series("", index=idx)
 
     rows = []
-    counted = role.isin(["main", "gold", "catch"])  # practice questions are not votes
+    counted = role.isin(VOTE_ROLES)  # practice questions are not votes
     frame = pd.DataFrame({"aid": aid, "wid": wid, "tid": tid, "role": role, "blank": blank,
                           "played": played, "scored": scored, "live": live & ~rep & counted,
                           "work": work, "status": status, "hit": hit})
@@ -505,15 +517,12 @@ def write_decisions(decisions: QCDecisions, votes_path: str | Path) -> Path:
 def read_decisions(path: str | Path) -> tuple[pd.DataFrame, QCConfig]:
     path = Path(path)
     side = path.with_suffix(".json")
+    df = read_table(path, "QC decisions", required=("assignment_id", "pay", "keep"),
+                    dtype={"assignment_id": str, "worker_id": str, "hit_id": str}, keep_default_na=False)
     try:
-        df = pd.read_csv(path, dtype={"assignment_id": str, "worker_id": str, "hit_id": str},
-                         keep_default_na=False)
         doc = json.loads(side.read_text())
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not readable QC decisions ({str(e).splitlines()[0]})") from None
-    missing = [c for c in ("assignment_id", "pay", "keep") if c not in df.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{side}: not readable QC decisions ({str(e).splitlines()[0]})") from None
     return df, QCConfig.from_dict(doc.get("config", {}), f"{side}: config")
 
 

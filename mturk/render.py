@@ -11,14 +11,14 @@ from pathlib import Path
 
 import jinja2
 
-from mturk.study import MOS_BEST, MOS_CRITERIA, MOS_REFERENCE, MOS_WORST, TRIAL_ID_RE, HitSpec, Study, Trial
+from mturk.study import MOS_CRITERIA, MOS_REFERENCE, TRIAL_ID_RE, HitSpec, Study, Trial
+from mturk.vocabulary import ANSWER_LABELS, MOS_BEST, MOS_WORST
 from regnet.errors import UserError
+from regnet.mturk_xml import MAX_QUESTION_BYTES, html_question
 
 log = logging.getLogger(__name__)
 
 # MTurk refuses a Question parameter larger than this (HTMLQuestion with the page inside).
-MAX_QUESTION_BYTES = 65_535
-HTML_QUESTION_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
 
 PROMPTS = {
     ("pair", "missing"): "Which video has fewer moments where something visibly happens but no sound is heard?",
@@ -28,11 +28,7 @@ PROMPTS = {
     # MOS: one wording and one direction (mturk/study.py MOS_CRITERIA), as in the instructions.
     **{("mos", q): f"{c.question} ({c.anchors})" for q, c in MOS_CRITERIA.items()},
 }
-ANSWERS = {
-    "pair": [("left", "Left"), ("right", "Right")],
-    "real_fake": [("real", "Real"), ("fake", "Not real")],
-    "mos": [("1", "1 (bad)"), ("2", "2 (poor)"), ("3", "3 (fair)"), ("4", "4 (good)"), ("5", "5 (excellent)")],
-}
+CHOICES = {kind: list(labels.items()) for kind, labels in ANSWER_LABELS.items()}  # (value, label), in order
 # Name of a practice question's answer field: not a trial id, so it never becomes a vote.
 PRACTICE_FIELD = "practice__{}"
 MOS_PRACTICE_TOLERANCE = 1  # as the QC's MOS check tolerance (mturk/qc.py)
@@ -74,7 +70,7 @@ def render_hit(study: Study, hit: HitSpec, media_base_url: str) -> str:
         title=study.title, kind=hit.kind, questions=sorted({t.question for t in trials if t.role == "main"}
                                                           or set(study.questions)),
         trials=trials, ref1=hit.ref1_media, ref5=hit.ref5_media, media_base=media_base(media_base_url),
-        prompts=PROMPTS, answers=ANSWERS, criteria=MOS_CRITERIA, mos_worst=MOS_WORST, mos_best=MOS_BEST,
+        prompts=PROMPTS, answers=CHOICES, criteria=MOS_CRITERIA, mos_worst=MOS_WORST, mos_best=MOS_BEST,
         mos_reference=MOS_REFERENCE, practice=practice, practice_field=PRACTICE_FIELD.format(hit.practice_id),
         practice_feedback=practice_feedback(practice) if practice else "",
         practice_tolerance=MOS_PRACTICE_TOLERANCE)
@@ -83,16 +79,8 @@ def render_hit(study: Study, hit: HitSpec, media_base_url: str) -> str:
 
 
 def practice_feedback(t: Trial) -> str:
-    answer = dict(ANSWERS[t.kind]).get(t.truth, t.truth)
+    answer = ANSWER_LABELS[t.kind].get(t.truth, t.truth)
     return PRACTICE_FEEDBACK[(t.kind, t.check)].format(answer=answer)
-
-
-def html_question(html: str, frame_height: int = 0) -> str:
-    """The ``Question`` parameter of CreateHITWithHITType: the page inside an HTMLQuestion."""
-    if "]]>" in html:
-        raise UserError("HIT page: contains ']]>', which cannot sit inside the HTMLQuestion CDATA")
-    return (f'<HTMLQuestion xmlns="{HTML_QUESTION_NS}"><HTMLContent><![CDATA[\n{html}\n]]></HTMLContent>'
-            f"<FrameHeight>{int(frame_height)}</FrameHeight></HTMLQuestion>")
 
 
 def check_size(question: str, what: str) -> None:

@@ -72,7 +72,7 @@ CALIBRATION_S = 5.0
 DEFAULT_LUFS = -23.0  # EBU R128 programme level, when the study states no target
 PEAK_LIMIT_DBFS = -1.0
 CONSENT_SCORE = 10
-CHECKS = ("woods", "huggins")
+HEADPHONE_CHECKS = ("woods", "huggins")
 HUGGINS_HZ = 600.0
 HUGGINS_BAND = 0.06  # ± 6 % around HUGGINS_HZ
 HUGGINS_RAMP_S = 0.01
@@ -290,8 +290,8 @@ def build_screening(media_dir: str | Path, salt: str, seed: int, *, headphone_ch
     media_dir.mkdir(parents=True, exist_ok=True)
     cal_name = opaque_name(salt, "screening", "calibration", str(lufs), suffix=".wav")
     write_wav(media_dir / cal_name, scaled_to(calibration_noise(seed), lufs))
-    if check not in CHECKS:
-        raise UserError(f"--headphone-check: {check!r}; choose from {', '.join(CHECKS)}")
+    if check not in HEADPHONE_CHECKS:
+        raise UserError(f"--headphone-check: {check!r}; choose from {', '.join(HEADPHONE_CHECKS)}")
     trials: list[HeadphoneTrial] = []
     if headphone_check and check == "huggins":
         for k, order in enumerate(huggins_orders(seed), 1):
@@ -488,33 +488,18 @@ def check_media_base(media_base: str, target_label: str) -> None:
 def ensure_qual(client, study, ledger, target, media_base: str) -> str:
     """Create the screening qualification type (test + answer key) once per endpoint; the ledger
     remembers it, and a run that died before writing the ledger finds it again by name."""
-    from botocore.exceptions import ClientError
-
-    from mturk.client import api_errors
+    from mturk.client import ensure_qualification_type
 
     key = ledger_key(study)
-    qid = ledger.get(target.endpoint, study.name, key)
-    if qid:
+    if qid := ledger.get(target.endpoint, study.name, key):
         return qid
     check_media_base(media_base, target.label)
     s = of(study)
-    name = qual_name(study)
-    with api_errors(target, "CreateQualificationType"):
-        try:
-            qid = client.create_qualification_type(
-                Name=name, Keywords="regnet-bench, screening, headphones", QualificationTypeStatus="Active",
-                Description="Consent, volume setting" + (" and a headphone check" if s.headphone_check else "")
-                            + f" before the listening study {study.name}.",
-                Test=question_form(s, media_base, study.title), AnswerKey=answer_key(s),
-                TestDurationInSeconds=TEST_DURATION_S)["QualificationType"]["QualificationTypeId"]
-        except ClientError:
-            found = client.list_qualification_types(Query=name, MustBeRequestable=False,
-                                                    MustBeOwnedByCaller=True, MaxResults=100)
-            ids = [t["QualificationTypeId"] for t in found.get("QualificationTypes", []) if t["Name"] == name]
-            if not ids:
-                raise
-            qid = ids[0]
-    ledger.put(target.endpoint, study.name, key, qid)
+    qid = ensure_qualification_type(
+        client, ledger, target, study.name, key, qual_name(study), Keywords="regnet-bench, screening, headphones",
+        Description="Consent, volume setting" + (" and a headphone check" if s.headphone_check else "")
+                    + f" before the listening study {study.name}.",
+        Test=question_form(s, media_base, study.title), AnswerKey=answer_key(s), TestDurationInSeconds=TEST_DURATION_S)
     log.info("screening qualification %s on %s", qid, target.endpoint)
     return qid
 
@@ -563,15 +548,10 @@ def fetch(study, ledger, client_for: Callable, out_path: str | Path) -> int:
 def summary_rows(path: str | Path, check_name: str = "Woods et al. 2017 antiphase tones"
                  ) -> tuple[list[tuple[str, int]], list[str]]:
     """(outcome, raters) rows and notes for the report, from screening.csv."""
-    import pandas as pd
+    from regnet.tables import read_table
 
-    try:
-        df = pd.read_csv(path, dtype={"worker_id": str, "reason": str}, keep_default_na=False)
-    except (OSError, ValueError) as e:
-        raise UserError(f"{path}: cannot read the screening results ({e})") from None
-    missing = [c for c in SCREENING_COLUMNS if c not in df.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+    df = read_table(path, "the screening results collect writes", required=SCREENING_COLUMNS,
+                    dtype={"worker_id": str, "reason": str}, keep_default_na=False)
     passed = df[df["passed"].astype(int) == 1]
     failed = df[df["passed"].astype(int) == 0]
     declined = failed[failed["consented"].astype(int) == 0]
@@ -612,6 +592,27 @@ def report_table(path: str | Path):
     data = pd.DataFrame(rows, columns=["outcome", "raters"])
     display = data.rename(columns={"outcome": "Screening", "raters": "raters"}).astype(str)
     return Table("table_screening", "Screening — who was let in, who was screened out and why", data, display, notes)
+
+
+@dataclass
+class ScreeningOptions:
+    """What `attach` puts before a study's HITs (build-study's --no-screening, --no-headphone-check,
+    --headphone-check, --consent and --instructions)."""
+    enabled: bool = True
+    headphone_check: bool = True
+    check: str = "woods"
+    consent: str | None = None
+    instructions: str | None = None
+
+
+def describe(scr: Screening) -> str:
+    """One line for the requester: what a rater goes through before any HIT."""
+    if not scr.enabled:
+        return "none (--no-screening)"
+    check = (f" + {scr.check} headphone check ({len(scr.trials)} trials, {scr.pass_correct} to pass)"
+             if scr.headphone_check else "")
+    return (f"consent + volume calibration{check}, a qualification test every HIT requires "
+            f"(value >= {scr.required_value})")
 
 
 def attach(study, *, enabled: bool = True, headphone_check: bool = True, consent: str | None = None,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mturk.vocabulary import MOS_BEST, MOS_WORST
 from regnet.errors import UserError
 
 STUDY_FORMAT = "regnet-bench/study"
@@ -31,26 +32,8 @@ TRIAL_COLUMNS = ["trial_id", "hit", "kind", "question", "role", "check", "video_
 # Columns a study written before they existed may lack (filled with "").
 OPTIONAL_TRIAL_COLUMNS = ("group",)
 
-# ---- vocabulary: what each trial is (one place; the report and the simulated raters read it) ----
-# role: main (counted), gold (known answer needing the perception the study measures), catch
-# (obvious to an attentive rater), practice (the first question of a page, answered with
-# feedback, never stored as a vote).
-ROLES = ("main", "gold", "catch", "practice")
-# check: what a gold/catch trial really shows. A "misaligned" gold whose partner video had to come
-# from another class is not the subtle check it was meant to be: it is labelled other_class/catch.
-CHECKS = {
-    "identical": "catch: the same clip on both sides (no right answer; shows side bias)",
-    "silent": "catch: the picture with no sound at all",
-    "other_class": "catch: the sound of a video of another class",
-    "misaligned": "gold: the real sound of another video of the same class",
-    "ref5_repeat": "catch (MOS): the reference scored 5 shown again as a question",
-}
-
-# ---- the MOS scale: one direction (5 is best on every criterion), one wording -------------------
-# The HIT page's instructions, its questions, its reference-video captions and the report's
-# labels all read these strings, so they cannot drift apart.
-MOS_RATINGS = ("1", "2", "3", "4", "5")
-MOS_BEST, MOS_WORST = "5", "1"
+# The MOS criteria's wording: the HIT page's instructions, its questions, its reference-video
+# captions and the report's labels all read these strings, so they cannot drift apart.
 
 
 @dataclass(frozen=True)
@@ -103,7 +86,7 @@ class Trial:
     trial_id: str
     kind: str  # pair | real_fake | mos
     question: str  # missing | redundant | mismatched | real
-    role: str  # one of ROLES
+    role: str  # one of mturk.vocabulary.ROLES
     video_id: str
     class_name: str
     left_system: str
@@ -115,7 +98,7 @@ class Trial:
     left_sound: str = "own"
     right_sound: str = ""
     truth: str = ""  # expected answer of a gold/catch trial; "" when any answer is acceptable
-    check: str = ""  # which check a catch/gold trial is: a key of CHECKS
+    check: str = ""  # which check a catch/gold trial is: a key of mturk.vocabulary.CHECKS
     hit: str = ""  # local id of the HIT carrying it
     group: str = ""  # exposure-control rater group ("0", "1", ...) of a main trial; "" when none
 
@@ -185,6 +168,12 @@ class Study:
     # Consent, volume calibration and headphone check before rating (mturk/screening.py
     # `Screening` as a dict); {} in old studies and with build-study --no-screening.
     screening: dict = field(default_factory=dict)
+    # The clips' length and sample rate (one for the whole study: its trials compare clips of one
+    # length) and each system's feature-config hash, as their clips.csv record them; None / "" where
+    # those files record none, None / {} in studies written before these were recorded.
+    clip_seconds: float | None = None
+    sample_rate: int | None = None
+    feature_config_hash: dict = field(default_factory=dict)
 
     def trial(self, trial_id: str) -> Trial:
         return self.trial_index()[trial_id]
@@ -202,6 +191,10 @@ class Study:
         if self.directory is None:
             raise ValueError("study has no folder")
         return self.directory / "media" / name
+
+
+# US dollars per assignment, unless --reward says otherwise: build-study (StudyOptions) and plan.
+DEFAULT_REWARD = "0.50"
 
 
 def parse_reward(text: str | float, where: str = "--reward") -> str:
@@ -227,6 +220,24 @@ def parse_duration(text: str | int, where: str, lo: int = MIN_DURATION_S, hi: in
     if not lo <= seconds <= hi:
         raise UserError(f"{where}: {text!r} is outside MTurk's range of {lo} s to {hi} s")
     return seconds
+
+
+def read_study_doc(directory: str | Path) -> dict:
+    """study.json of a study folder as a JSON object; a missing or unreadable file is a one-line error.
+    `load_study` reads a whole regnet-bench study from it; the report also takes a study folder that
+    describes a study run elsewhere with only some of the same fields (`mturk.report.inputs`)."""
+    sj = Path(directory) / "study.json"
+    if not sj.is_file():
+        raise UserError(f"{sj}: study file not found (make one with build-study)")
+    try:
+        doc = json.loads(sj.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{sj}: not valid JSON ({e.msg}, line {e.lineno})") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{sj}: not UTF-8 text ({e.reason})") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"{sj}: expected a JSON object, not {type(doc).__name__}")
+    return doc
 
 
 def save_study(study: Study, directory: str | Path) -> None:
@@ -255,12 +266,7 @@ def load_study(directory: str | Path) -> Study:
     """Read a study folder; every trial is a typed `Trial` reachable by id (`Study.trial`)."""
     directory = Path(directory)
     sj, tc = directory / "study.json", directory / "trials.csv"
-    if not sj.is_file():
-        raise UserError(f"{sj}: study file not found (make one with build-study)")
-    try:
-        doc = json.loads(sj.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{sj}: not valid JSON ({e.msg}, line {e.lineno})") from None
+    doc = read_study_doc(directory)
     if doc.get("format") != STUDY_FORMAT:
         raise UserError(f"{sj}: not a regnet-bench study (format {doc.get('format')!r})")
     if not tc.is_file():
@@ -279,7 +285,7 @@ def load_study(directory: str | Path) -> Study:
     try:
         quals = Qualifications(**doc["qualifications"])
         hits = [HitSpec(**h) for h in doc["hits"]]
-        optional = {"exposure", "loudness", "screening"}
+        optional = {"exposure", "loudness", "screening", "clip_seconds", "sample_rate", "feature_config_hash"}
         known = {f.name for f in fields(Study)} - {"trials", "directory", "qualifications", "hits"} - optional
         study = Study(**{k: doc[k] for k in known}, **{k: doc[k] for k in optional if k in doc},
                       qualifications=quals, hits=hits, trials=trials, directory=directory)

@@ -1,4 +1,4 @@
-"""Build a study from clip manifests (DESIGN §4): paired comparisons, real-or-fake, MOS, plus the
+"""Build a study from clip manifests (docs/paper.md): paired comparisons, real-or-fake, MOS, plus the
 catch and gold trials that screen raters, packed into HITs. Everything random draws from one
 ``random.Random(seed)``, so the same inputs and seed give the same study, media names included.
 
@@ -26,14 +26,14 @@ from pathlib import Path
 from mturk import loudness as lnorm
 from mturk.exposure import EXPOSURE_PROTOCOLS, ExposureDesign, latin_square
 from mturk.media import MediaJob, make_media, opaque_name
-from mturk.study import CHECKS, HitSpec, Qualifications, Study, Trial, save_study
-from regnet.clips import ClipRecord, read_clips
+from mturk.study import DEFAULT_REWARD, HitSpec, Qualifications, Study, Trial, save_study
+from mturk.vocabulary import CHECKS, CRITERIA, KINDS
+from regnet.clips import ClipRecord, agreed_settings, read_clips
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("pair", "real_fake", "mos")
-QUESTIONS = ("missing", "redundant", "mismatched")
+PROTOCOLS, QUESTIONS = KINDS, CRITERIA  # what build-study offers: every kind, every criterion
 # Which checks each kind of HIT can carry. Catch trials are obvious to an attentive rater; gold
 # trials (a real sound against another video's real sound, i.e. misaligned) have a known answer
 # but need the same perception the study measures.
@@ -60,7 +60,7 @@ class StudyOptions:
     trials_per_hit: int = 10  # main trials; checks come on top
     catch_per_hit: int = 1
     gold_per_hit: int = 1
-    reward: str = "0.50"
+    reward: str = DEFAULT_REWARD
     max_assignments: int = 3
     assignment_duration_s: int = 3600
     lifetime_s: int = 3 * 86400
@@ -74,6 +74,30 @@ class StudyOptions:
     exposure: tuple[str, ...] = ("real_fake",)
     practice: bool = True  # a practice question with feedback opens every page
     loudness: lnorm.LoudnessOptions = field(default_factory=lnorm.LoudnessOptions)
+
+
+def build_screened_study(clip_manifests: list[str | Path], out_dir: str | Path, opts: StudyOptions,
+                         screening_opts=None) -> tuple[Study, list[str]]:
+    """`build_study` and its screening test (consent, calibration at the study's loudness target,
+    headphone check) in one study folder; returns it with the lines a requester reads."""
+    from dataclasses import asdict
+
+    from mturk import screening
+
+    study = build_study(clip_manifests, out_dir, opts)
+    so = screening_opts or screening.ScreeningOptions()
+    scr = screening.attach(study, calibration_lufs=opts.loudness.target_lufs if opts.loudness else None,
+                           **asdict(so))
+    return study, [describe_study(study, out_dir), "screening: " + screening.describe(scr)]
+
+
+def describe_study(study, out) -> str:
+    """One line: the study's trials and HITs per protocol, and where it was written."""
+    kinds: dict[str, int] = {}
+    for h in study.hits:
+        kinds[h.kind] = kinds.get(h.kind, 0) + 1
+    return (f"study {study.name}: {len(study.trials)} trials in {len(study.hits)} HITs "
+            f"({', '.join(f'{k} {n}' for k, n in kinds.items())}) -> {out}")
 
 
 class _Builder:
@@ -278,6 +302,11 @@ def build_study(clip_manifests: list[str | Path], out_dir: str | Path, opts: Stu
     except OSError as e:
         raise UserError(f"--out: cannot create {out_dir} ({e.strerror})") from None
     clips = read_clip_manifests(clip_manifests)
+    # The trials compare clips of one length and rate; each system's feature hash is its own.
+    made_with = agreed_settings(clip_manifests, why="a study compares clips of one length and rate "
+                                "(make every system's clips with the same data.clip_seconds and data.sample_rate)")
+    feature_hashes = {s: "; ".join(sorted({c.feature_config_hash for c in per.values() if c.feature_config_hash}))
+                      for s, per in clips.items()}
     systems = list(clips)
     common = set.intersection(*(set(v) for v in clips.values()))
     if not common:
@@ -410,7 +439,8 @@ def build_study(clip_manifests: list[str | Path], out_dir: str | Path, opts: Stu
                   lifetime_s=opts.lifetime_s, auto_approval_delay_s=opts.auto_approval_delay_s,
                   trials_per_hit=opts.trials_per_hit, qualifications=opts.qualifications, hits=hits,
                   trials=all_trials, exposure={p: d.to_json() for p, d in designs.items()},
-                  loudness=b.loudness.summary())
+                  loudness=b.loudness.summary(), clip_seconds=made_with.clip_seconds,
+                  sample_rate=made_with.sample_rate, feature_config_hash=feature_hashes)
     save_study(study, out_dir)
     log.info("study %s: %d trials in %d HITs -> %s", study.name, len(all_trials), len(hits), out_dir)
     return study

@@ -1,5 +1,5 @@
-"""The long votes table (DESIGN §3): one row per answer. Written by `collect` (and batch-CSV
-import), read by `report`. Columns beyond DESIGN §3: ``class`` (the video's class, for Table II),
+"""The long votes table (docs/architecture.md): one row per answer. Written by `collect` (and batch-CSV
+import), read by `report`. Columns beyond the paper's own: ``class`` (the video's class, for Table II),
 ``trial_role`` (main | gold | catch), ``truth`` (expected answer of a gold/catch trial),
 ``played_to_end`` (every video of the trial played to its end before the answer), ``simulated``
 (answer came from `simulate-raters`; every report says so)."""
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mturk.vocabulary import VOTE_ROLES
 from regnet.atomic import atomic_path
 from regnet.errors import UserError
 
@@ -20,11 +21,6 @@ VOTE_COLUMNS = [
     "left_system", "right_system", "answer", "chosen_system", "rating", "is_gold", "submit_time",
     "work_time_s", "class", "video_id", "trial_role", "truth", "played_to_end", "simulated",
 ]
-KINDS = ("pair", "real_fake", "mos")
-QUESTIONS = {"pair": ("missing", "redundant", "mismatched"), "real_fake": ("real",),
-             "mos": ("missing", "redundant", "mismatched")}
-ANSWERS = {"pair": ("left", "right"), "real_fake": ("real", "fake"), "mos": ("1", "2", "3", "4", "5")}
-ROLES = ("main", "gold", "catch")
 
 
 def empty_votes() -> pd.DataFrame:
@@ -43,10 +39,18 @@ def read_votes(path: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: empty file, no votes") from None
     except (pd.errors.ParserError, ValueError, OSError) as e:
         raise UserError(f"{path}: not a readable votes table ({str(e).splitlines()[0]})") from None
+    return normalize_votes(df, str(path))
+
+
+def normalize_votes(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The one shape every votes frame takes, whatever it was read from (votes.csv, a batch CSV, the
+    server's database): the key columns required (a one-line error naming ``name``), the optional
+    ones filled, the flags parsed as booleans, each vote's trial role derived."""
     required = ["assignment_id", "worker_id", "trial_id", "kind", "question", "answer"]
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+        raise UserError(f"{name}: missing column(s) {', '.join(missing)}")
+    df = df.copy()
     for c in VOTE_COLUMNS:
         if c not in df.columns:
             df[c] = pd.NA
@@ -86,7 +90,7 @@ def blank_answer_rows(info, answers: dict[str, str], trials: dict, rows: list[di
             continue
         if getattr(t, "hit", "") and t.hit not in hits:
             continue
-        if t.role not in ROLES:  # a practice question is never a vote
+        if t.role not in VOTE_ROLES:  # a practice question is never a vote
             continue
         out.append({
             "study": info.study, "hit_id": info.hit_id, "assignment_id": info.assignment_id,

@@ -7,7 +7,8 @@ never a code change.
 Clip geometry is derived, not stored twice: ``n_steps = round(clip_seconds * fps)`` visual steps,
 ``mel_frames = 4 * n_steps`` (the generator upsamples by 4 with two stride-2 transposed convs) and
 ``num_samples = mel_frames * hop_length``. For 10 s this gives the paper's 215 steps, 860 frames
-and 220,160 samples.
+and 220,160 samples. A clip's sound itself is ``clip_samples = round(clip_seconds * sample_rate)``
+samples (220,500), cut or padded to that before its mel is taken.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ import yaml
 from regnet.errors import UserError
 
 MEL_FRAMES_PER_STEP = 4
+
+
+def seconds_to_samples(seconds: float, sample_rate: int) -> int:
+    """Samples in ``seconds`` at ``sample_rate``, rounded (`DataConfig.clip_samples` for a config's
+    clip; this for a length at another rate, e.g. an embedder's)."""
+    return int(round(seconds * sample_rate))
 
 
 FLOW_METHODS = ("auto", "tvl1", "farneback")
@@ -91,7 +98,15 @@ class DataConfig:
 
     @property
     def num_samples(self) -> int:
+        """Samples the model's mel covers (``mel_frames * hop_length``; 10 s: 220,160)."""
         return self.mel_frames * self.hop_length
+
+    @property
+    def clip_samples(self) -> int:
+        """Samples of one clip, ``clip_seconds`` at ``sample_rate`` (10 s: 220,500). Longer than
+        `num_samples`: a clip is cut or padded to this before its mel, whose last frames then see
+        real sound rather than padding (`regnet.data.mel.log_mel`)."""
+        return seconds_to_samples(self.clip_seconds, self.sample_rate)
 
     def cache_hash(self) -> str:
         """Hash of everything that changes the content of a feature file."""
@@ -110,7 +125,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """RegNet generator and discriminator sizes (paper size by default, DESIGN §8)."""
+    """RegNet generator and discriminator sizes (paper size by default; docs/paper.md)."""
 
     # Per-step visual feature size: RGB dim + flow dim (BN-Inception: 1024 + 1024).
     visual_dim: int = 2048
@@ -152,7 +167,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     lr_decay_start_epoch: int = 100
     alpha: float = 1.0  # weight of L2(I_hat, S), eq. (7)
-    beta: float = 10000.0  # 10,000: see DESIGN §8 for where the authors' code puts it
+    beta: float = 10000.0  # 10,000: where the authors' code puts it, see docs/paper.md (losses)
     # 'code' = GAN + beta * [alpha * MSE(I_hat,S) + MSE(S_hat,S)] (authors' code; every run in results/);
     # 'eq7' = beta * GAN + alpha * MSE(I_hat,S) + MSE(S_hat,S), D loss times beta (Eq. 7 as printed);
     # 'paper' = the code form / beta (not Eq. 7; kept for earlier runs). regnet.train.losses.
@@ -180,7 +195,7 @@ class TrainConfig:
 
 @dataclass
 class VocoderConfig:
-    """Mel-conditioned WaveNet (r9y9 wavenet_vocoder sizes, DESIGN §8)."""
+    """Mel-conditioned WaveNet (r9y9 wavenet_vocoder sizes; docs/paper.md)."""
 
     layers: int = 24
     stacks: int = 4

@@ -17,7 +17,7 @@ PACKAGES = ("regnet", "mturk", "eval_server")
 RANKS: dict[str, int] = {
     # the floor every package stands on
     "regnet.errors": -1, "regnet": 0, "regnet.atomic": 0, "regnet.log": 0, "regnet.torchfile": 0,
-    "regnet.tables": 0,
+    "regnet.tables": 0, "regnet.device": 0, "regnet.mturk_xml": 0,
     "regnet.config": 1,
     "regnet.deviations": 2,
     "regnet.data": 3, "regnet.clips": 3,

@@ -16,6 +16,7 @@ from eval_server.api.shapes import hit_out
 from eval_server.assignments import ASSUMED_MET, NUMBER_APPROVED, PERCENT_APPROVED, counts_for, hit_status
 from eval_server.db import HIT, Assignment, HITType, Layout, QualificationType
 from eval_server.errors import ApiError, bad_state, not_found
+from regnet.mturk_xml import html_question
 
 MAX_LIFETIME_S = 365 * 24 * 3600
 MAX_AUTO_APPROVAL_S = 30 * 24 * 3600
@@ -91,7 +92,7 @@ def _question_for(s: Session, p: dict) -> tuple[str, str | None, str | None]:
         raise ApiError(f"HITLayout {p['HITLayoutId']} does not exist.", "AWS.MechanicalTurk.HITLayoutDoesNotExist")
     params = p.get("HITLayoutParameters") or []
     page = layouts.render(layout.id, layout.html, params)
-    return (questions.html_question(page), layout.id,
+    return (html_question(page), layout.id,
             json.dumps({x["Name"]: x["Value"] for x in params}))
 
 

@@ -118,14 +118,7 @@ def build_report(raw: pd.DataFrame, source: str, study: StudyInfo | None = None,
 def _mturk_study(study: StudyInfo | None):
     """The typed study (trials of each HIT: unanswered ones count in QC) when the folder is a
     regnet-bench study; None otherwise."""
-    if study is None:
-        return None
-    try:
-        from mturk.study import load_study
-
-        return load_study(study.path)
-    except (UserError, OSError, ValueError, KeyError, TypeError):
-        return None
+    return study.study if study is not None else None
 
 
 def write_report(report: Report, out_dir: str | Path, with_plots: bool = True) -> list[Path]:

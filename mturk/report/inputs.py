@@ -7,80 +7,81 @@ Everything ends as one long votes frame with `mturk.votes.VOTE_COLUMNS`; checkin
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mturk.votes import VOTE_COLUMNS, derive_role, read_votes
+from mturk.votes import normalize_votes, read_votes
 from regnet.errors import UserError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from mturk.study import Study
 
-# study.json keys that may carry the number of assignments (votes) per HIT, in order of preference.
-_VOTES_KEYS = ("votes_per_item", "assignments_per_hit", "max_assignments", "assignments")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class StudyInfo:
-    """What the report needs from a study folder; each field is None when the study does not say."""
+    """What the report needs from a study folder, in `mturk.study.Study`'s own field names; each
+    field is None when the study does not say (a folder describing a study run elsewhere may give
+    only some). ``study``: the typed study when the folder is a whole regnet-bench study."""
 
     path: Path
     systems: tuple[str, ...] | None = None
-    votes_per_item: int | None = None
+    votes_per_item: int | None = None  # Study.max_assignments
     reward: float | None = None
     real_system: str | None = None
     trials_per_hit: int | None = None
     trials: pd.DataFrame | None = field(default=None, compare=False, repr=False)
-    # The system the study is about: study.json "focus", else the first --clips of build-study
-    # that is not the real sound. Table I says "<focus> preferred over <other>".
+    # The system the study is about: the first --clips of build-study that is not the real sound.
+    # Table I says "<focus> preferred over <other>".
     focus: str | None = None
+    study: Study | None = field(default=None, compare=False, repr=False)
 
 
 def load_study(study_dir: str | Path | None) -> StudyInfo | None:
+    """The study folder through `mturk.study`'s reader: the typed study when it is a whole one,
+    else the fields its study.json does give (checked for type, one-line errors)."""
+    from mturk.study import STUDY_FORMAT, read_study_doc
+    from mturk.study import load_study as load_typed
+
     if study_dir is None:
         return None
     d = Path(study_dir)
-    sj = d / "study.json"
-    if not sj.is_file():
+    if not (d / "study.json").is_file():
         raise UserError(f"{d}: not a study folder (no study.json)")
-    try:
-        meta = json.loads(sj.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{sj}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise UserError(f"{sj}: expected a JSON object")
-    systems = meta.get("systems")
-    if isinstance(systems, list):
-        systems = tuple(str(s["name"] if isinstance(s, dict) else s) for s in systems)
-    elif isinstance(systems, dict):
-        systems = tuple(str(s) for s in systems)
-    else:
-        systems = None
-    vpi = next((meta[k] for k in _VOTES_KEYS if isinstance(meta.get(k), (int, float))), None)
-    if vpi is None and isinstance(meta.get("hits"), dict):
-        vpi = next((meta["hits"][k] for k in _VOTES_KEYS
-                    if isinstance(meta["hits"].get(k), (int, float))), None)
-    reward = meta.get("reward")
+    doc = read_study_doc(d)
+    typed = load_typed(d) if doc.get("format") == STUDY_FORMAT else None
+    where = d / "study.json"
+
+    def field_of(name: str, kind: type | tuple[type, ...]):
+        value = doc.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise UserError(f"{where}: {name} must be {getattr(kind, '__name__', 'a number')}, "
+                            f"not {type(value).__name__}")
+        return value
+
+    systems = field_of("systems", list)
+    if systems is not None:
+        if not all(isinstance(x, str) for x in systems):
+            raise UserError(f"{where}: systems must be a list of system names")
+        systems = tuple(systems)
+    vpi = field_of("max_assignments", int)
+    reward = field_of("reward", (str, int, float))
     try:
         reward = float(reward) if reward is not None else None
-    except (TypeError, ValueError):
-        reward = None
-    trials = None
+    except ValueError:
+        raise UserError(f"{where}: reward {reward!r} is not an amount in US dollars") from None
+    real = field_of("real_system", str) or None
+    tph = field_of("trials_per_hit", int)
     tc = d / "trials.csv"
-    if tc.is_file():
-        trials = pd.read_csv(tc, dtype=str)
-    real = meta.get("real_system")
-    tph = meta.get("trials_per_hit")
-    real = str(real) if isinstance(real, str) and real else None
-    focus = meta.get("focus")
-    if not (isinstance(focus, str) and focus):
-        focus = next((s for s in (systems or ()) if s != real), None)
-    return StudyInfo(d, systems, int(vpi) if vpi else None, reward, real,
-                     int(tph) if isinstance(tph, (int, float)) and tph > 0 else None, trials,
-                     focus)
+    trials = pd.read_csv(tc, dtype=str) if tc.is_file() else None
+    focus = next((s for s in (systems or ()) if s != real), None)
+    return StudyInfo(d, systems, vpi or None, reward, real, tph if tph and tph > 0 else None, trials, focus,
+                     typed)
 
 
 def is_batch_csv(path: Path) -> bool:
@@ -94,66 +95,25 @@ def is_batch_csv(path: Path) -> bool:
     return any(str(c).startswith("Answer.") for c in header)
 
 
-def normalize(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Same column filling as `read_votes`, for frames that did not come from a votes file."""
-    required = ["assignment_id", "worker_id", "trial_id", "kind", "question", "answer"]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise UserError(f"{name}: missing column(s) {', '.join(missing)}")
-    df = df.copy()
-    for c in VOTE_COLUMNS:
-        if c not in df.columns:
-            df[c] = pd.NA
-    df["is_gold"] = df["is_gold"].fillna(False).astype(bool)
-    df["simulated"] = df["simulated"].fillna(False).astype(bool)
-    df["played_to_end"] = df["played_to_end"].fillna(True).astype(bool)
-    df["trial_role"] = derive_role(df)
-    return df[VOTE_COLUMNS + [c for c in df.columns if c not in VOTE_COLUMNS]]
+def load_votes(votes: str | Path | None = None, study: StudyInfo | None = None, *,
+               batch: pd.DataFrame | None = None, source: str = "") -> tuple[pd.DataFrame, str]:
+    """Return (votes frame, a one-line description of the source): from a votes table or batch CSV
+    file (``votes``), or from a batch-result table already in memory (``batch``, e.g. the server's
+    database as `regnet.commands.report` reads it; ``source`` names it)."""
+    from mturk.batch_csv import votes_from_batch_csv, votes_from_batch_frame
 
-
-def _from_batch(path: Path, study: StudyInfo | None) -> pd.DataFrame:
-    try:
-        from mturk.batch_csv import votes_from_batch_csv
-    except ImportError:
-        raise UserError(f"{path}: looks like an MTurk batch CSV (Answer.* columns) but the batch "
-                        "importer mturk.batch_csv is not installed") from None
-    return votes_from_batch_csv(path, study_dir=study.path if study else None)
-
-
-def load_votes(votes: str | Path | None = None, db_url: str | None = None,
-               study: StudyInfo | None = None) -> tuple[pd.DataFrame, str]:
-    """Return (votes frame, a one-line description of the source)."""
-    if (votes is None) == (db_url is None):
+    study_dir = study.path if study else None
+    if (votes is None) == (batch is None):
         raise UserError("give exactly one of --votes FILE or --db URL")
-    if db_url is not None:
-        try:
-            from eval_server.export import batch_results_frame, to_safe_csv
-        except ImportError:
-            raise UserError("--db: the local server's exporter (eval_server.export) is not "
-                            "installed") from None
-        import tempfile
-
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            frame = batch_results_frame(db_url)
-        except SQLAlchemyError as e:
-            first = str(e.orig if getattr(e, "orig", None) else e).splitlines()[0]
-            raise UserError(f"{db_url}: not a readable regnet-bench server database ({first})") \
-                from None
-        if frame is None or len(frame) == 0:
-            raise UserError(f"{db_url}: the database holds no submitted assignments")
+    if batch is not None:
+        if len(batch) == 0:
+            raise UserError(f"{source}: holds no submitted assignments")
         # The server exports in MTurk batch layout; one converter keeps both paths identical.
-        with tempfile.TemporaryDirectory() as tmp:
-            p = Path(tmp) / "batch.csv"
-            # As the admin export writes it (any answer text survives; mturk.batch_csv reads it back).
-            p.write_text(to_safe_csv(frame), encoding="utf-8", newline="")
-            df = _from_batch(p, study)
-        return normalize(df, db_url), f"local server database {db_url}"
+        return normalize_votes(votes_from_batch_frame(batch, source, study_dir), source), source
     path = Path(votes)
     if not path.is_file():
         raise UserError(f"{path}: votes file not found")
     if is_batch_csv(path):
         log.info("%s: MTurk batch-results layout (Answer.* columns)", path)
-        return normalize(_from_batch(path, study), str(path)), f"MTurk batch CSV {path}"
+        return normalize_votes(votes_from_batch_csv(path, study_dir), str(path)), f"MTurk batch CSV {path}"
     return read_votes(path), f"votes table {path}"

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from regnet.errors import UserError
+from regnet.tables import read_table
 from mturk.report import stats
 from mturk.report.tables import CRITERIA, Table, ci, num, pct, pval
 
@@ -39,14 +40,8 @@ def load_objective(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     if not path.is_file():
         raise UserError(f"{path}: objective metrics file not found (evaluate writes "
                         "results/objective_clips.csv)")
-    try:
-        df = pd.read_csv(path, dtype={"system": str, "video_id": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
-    missing = [c for c in ("system", "video_id") if c not in df.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)} (expected evaluate's "
-                        "objective_clips.csv)")
+    df = read_table(path, "expected evaluate's objective_clips.csv", required=("system", "video_id"),
+                    dtype={"system": str, "video_id": str})
     metrics = [c for c in df.columns if c not in SKIP and c not in ("system", "video_id")
                and pd.api.types.is_numeric_dtype(df[c])]
     if not metrics:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 from scipy import stats
 
+from mturk.publish import CostEstimate, estimate_cost, fee_rate
+from mturk.study import DEFAULT_REWARD, parse_reward
 from regnet.errors import UserError
-
-MTURK_FEE = 0.20          # MTurk commission on reward
-MTURK_FEE_LARGE = 0.20    # extra commission for HITs with 10 or more assignments
-MTURK_MIN_FEE = 0.01      # minimum commission per assignment
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class PlanOptions:
     alpha: float = 0.05
     power: float = 0.80
     votes_per_item: int = 3
-    reward: float = 0.10           # USD per assignment
+    reward: str | float = DEFAULT_REWARD  # USD per assignment, as build-study's --reward takes it
     items_per_hit: int = 1         # main trials per assignment (gold/catch extra, unpaid per item)
     cells: int = 1                 # comparison x criterion cells (rows of Table I), each tested
     icc: float = 0.0               # intra-item correlation of votes (vote-level design effect)
@@ -39,8 +38,9 @@ class PlanOptions:
             raise UserError("--alpha and --power must lie strictly between 0 and 1")
         if self.votes_per_item < 1 or self.items_per_hit < 1 or self.cells < 1:
             raise UserError("--votes-per-item, --items-per-hit and --cells must be at least 1")
-        if self.reward < 0 or not 0 <= self.icc < 1:
-            raise UserError("--reward must be >= 0 and --icc in [0, 1)")
+        parse_reward(self.reward)  # the amounts build-study and MTurk take: at least $0.01, cents
+        if not 0 <= self.icc < 1:
+            raise UserError(f"--icc: {self.icc} must lie in [0, 1)")
 
     @property
     def cell_alpha(self) -> float:
@@ -104,10 +104,12 @@ class Plan:
     items_total: int
     hits: int
     assignments: int
-    reward_total: float
-    fee_total: float
-    cost_total: float
-    fee_rate: float
+    # The cost is publish-hits' estimate (`mturk.publish.estimate_cost`), in Decimal dollars.
+    reward_total: Decimal
+    fee_total: Decimal
+    cost_total: Decimal
+    fee_rate: Decimal
+    estimate: CostEstimate
 
     def lines(self) -> list[str]:
         o = self.options
@@ -125,22 +127,18 @@ class Plan:
             f"  plan: {self.items_per_cell} items per cell x {o.cells} cell(s) = "
             f"{self.items_total} items x {o.votes_per_item} votes",
             f"  cost: {self.hits} HITs x {o.votes_per_item} assignments = {self.assignments} "
-            f"assignments x ${o.reward:.2f} = ${self.reward_total:,.2f} reward + "
-            f"${self.fee_total:,.2f} MTurk fee ({self.fee_rate:.0%}, min $0.01) = "
-            f"${self.cost_total:,.2f}",
+            f"assignments x ${self.estimate.reward:.2f} = ${self.reward_total:,.2f} reward + "
+            f"${self.fee_total:,.2f} MTurk fee (${self.estimate.fee:.2f} per assignment: "
+            f"{self.fee_rate:.0%} of the reward to the cent, min $0.01) = ${self.cost_total:,.2f}",
             "  assumes votes on an item are independent draws; correlated raters make the "
             "majority less decisive (set --icc to inflate the vote-level sample).",
         ]
 
 
-def cost(items_total: int, o: PlanOptions) -> tuple[int, int, float, float, float, float]:
+def cost(items_total: int, o: PlanOptions) -> CostEstimate:
+    """What publish-hits would estimate for these items: ``votes_per_item`` assignments per HIT."""
     hits = math.ceil(items_total / o.items_per_hit)
-    assignments = hits * o.votes_per_item
-    rate = MTURK_FEE + (MTURK_FEE_LARGE if o.votes_per_item >= 10 else 0.0)
-    fee = max(MTURK_MIN_FEE, rate * o.reward) if o.reward > 0 else 0.0
-    reward_total = assignments * o.reward
-    fee_total = assignments * fee
-    return hits, assignments, reward_total, fee_total, reward_total + fee_total, rate
+    return estimate_cost(parse_reward(o.reward), o.votes_per_item, hits)
 
 
 def plan(o: PlanOptions) -> Plan:
@@ -159,9 +157,10 @@ def plan(o: PlanOptions) -> Plan:
     items_vote = math.ceil(votes * deff / k)
     per_cell = max(items_item, items_vote)
     total = per_cell * o.cells
-    hits, asg, rew, fee, tot, rate = cost(total, o)
-    return Plan(o, item_pref, tie, n_norm, items_item, votes, items_vote, per_cell, total, hits,
-                asg, rew, fee, tot, rate)
+    est = cost(total, o)
+    asg = est.hits * est.assignments
+    return Plan(o, item_pref, tie, n_norm, items_item, votes, items_vote, per_cell, total, est.hits,
+                asg, est.reward * asg, est.fee * asg, est.total, fee_rate(est.assignments), est)
 
 
 @dataclass
@@ -181,3 +180,39 @@ def achieved_power(cells: list[tuple[str, int, int]], o: PlanOptions) -> list[Ac
     return [AchievedPower(lbl, ni, nv, exact_power(ni, item_pref, a),
                           exact_power(int(nv / (1 + (o.votes_per_item - 1) * o.icc)), o.effect, a))
             for lbl, ni, nv in cells]
+
+
+def existing_cells(study, votes, source: str = "",
+                   votes_per_item: int = 3) -> list[tuple[str, int, int]]:
+    """(label, items, votes) per Table I cell of an existing study: its kept votes when ``votes`` is
+    given (after the study's QC rules, ties out), else its planned main 2AFC trials x the votes per
+    item (the study's own, else ``votes_per_item``). ``study``: `mturk.report.inputs.StudyInfo`."""
+    import pandas as pd
+
+    from mturk.report import aggregate
+    from mturk.report.qc import QCRules, apply_qc
+    from mturk.report.validate import system_order, validate
+
+    if votes is not None:
+        qc = apply_qc(validate(votes, source, study), QCRules.for_study(study.path if study else None))
+        real = (study.real_system if study else None) or "real"
+        pv = aggregate.pair_votes(qc.kept, system_order(qc.kept, study, real, study.focus if study else None))
+        items = aggregate.pair_items(pv)
+        return [(f"{a} vs {b}, {q}", int((it["majority"] != "tie").sum()), int(it["n_votes"].sum()))
+                for (a, b, q), it in items.groupby(["system_a", "system_b", "question"], sort=False)]
+    if study is None or study.trials is None:
+        raise UserError(f"{study.path if study else '--study'}: no trials.csv to count planned trials from")
+    t = study.trials
+    if "kind" not in t.columns or "question" not in t.columns:
+        raise UserError(f"{study.path}/trials.csv: needs kind and question columns")
+    role = t["role"] if "role" in t.columns else pd.Series("main", index=t.index)
+    main = t[(t["kind"] == "pair") & (role.fillna("main") == "main")]
+    k = study.votes_per_item or votes_per_item
+    if {"left_system", "right_system"} <= set(main.columns):
+        pair = [" vs ".join(sorted(ab)) for ab in zip(main["left_system"].fillna("?"),
+                                                      main["right_system"].fillna("?"))]
+    else:
+        pair = ["pair"] * len(main)
+    main = main.assign(pair=pair)
+    return [(f"{ab}, {q} (planned, {k} votes/item)", len(g), len(g) * k)
+            for (ab, q), g in main.groupby(["pair", "question"], sort=False)]

@@ -1,4 +1,4 @@
-"""Statistics the report carries (DESIGN §5), as small functions on plain numbers and frames.
+"""Statistics the report carries (docs/paper.md), as small functions on plain numbers and frames.
 
 Each function wraps one scipy/statsmodels call so the tests can recompute the same figure with the
 library directly; nothing here rounds (rounding is the renderer's job).
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from regnet.metrics.stats import mean_ci
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +48,6 @@ def holm(pvalues) -> np.ndarray:
     if ok.any():
         out[ok] = multipletests(p[ok], method="holm")[1]
     return out
-
-
-def t_ci(values, alpha: float = 0.05) -> tuple[float, float, float]:
-    """Mean and t-based interval; the interval is nan with fewer than two values."""
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if n < 2:
-        return m, math.nan, math.nan
-    half = float(stats.t.ppf(1 - alpha / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return m, m - half, m + half
 
 
 def fleiss(counts: np.ndarray) -> float:
@@ -264,19 +253,20 @@ def mixed_mos(ratings, systems, raters, items, order: list[str],
 def mos_ci(values, lo_scale: float = 1.0, hi_scale: float = 5.0,
            alpha: float = 0.05) -> tuple[float, float, float, str]:
     """Mean of ratings on a bounded scale with an interval that stays on it: (mean, low, high,
-    how). how = "t" (the t interval), "t, cut at the scale" (the t interval intersected with
-    [lo_scale, hi_scale]: the true mean lies on the scale, so the cut interval covers it exactly
+    how), over the finite ratings. how = "t" (the t interval, `regnet.metrics.stats.mean_ci`),
+    "t, cut at the scale" (the t interval intersected with [lo_scale, hi_scale]: the true mean
+    lies on the scale, so the cut interval covers it exactly
     when the uncut one does), "bounded" (every rating the same, so the t interval has zero width:
     replaced by the Wilson interval of the rescaled mean, valid for any variable on the scale
     because its variance is at most p(1-p) on [0, 1]), or "" when there are fewer than two."""
-    x = np.asarray(values, dtype=float)
-    m, lo, hi = t_ci(x, alpha)
-    if len(x) < 2:
+    ci = mean_ci(values, level=1 - alpha)
+    m, lo, hi, n = ci.mean, ci.low, ci.high, ci.n
+    if n < 2:
         return m, math.nan, math.nan, ""
     width = hi_scale - lo_scale
     if hi - lo <= 1e-12 * width:
         p = (m - lo_scale) / width
-        wl, wh = _wilson_real(p * len(x), len(x), alpha)
+        wl, wh = _wilson_real(p * n, n, alpha)
         return m, lo_scale + width * wl, lo_scale + width * wh, "bounded"
     if lo < lo_scale or hi > hi_scale:
         return m, max(lo, lo_scale), min(hi, hi_scale), "t, cut at the scale"

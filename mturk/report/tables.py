@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mturk.votes import QUESTIONS
+from mturk.vocabulary import QUESTIONS
 from mturk.report import stats
 from mturk.report.qc import QCResult
 

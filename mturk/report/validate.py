@@ -1,4 +1,4 @@
-"""Check a votes frame against the vocabularies of DESIGN §3 and derive the columns the report
+"""Check a votes frame against `mturk.vocabulary` and derive the columns the report
 uses. Anything that means the table itself is wrong (an unknown kind or system, a MOS outside 1-5,
 one assignment id shared by two workers) is a one-line UserError: counting such rows as "excluded"
 would hide a broken pipeline. Rows that are merely unusable (no answer) are left to `qc.py`, which
@@ -10,7 +10,8 @@ import logging
 
 import pandas as pd
 
-from mturk.votes import KINDS, QUESTIONS, ROLES
+from mturk.vocabulary import KINDS, QUESTIONS
+from mturk.vocabulary import VOTE_ROLES as ROLES
 from regnet.errors import UserError
 from mturk.report.inputs import StudyInfo
 

@@ -23,7 +23,9 @@ import numpy as np
 import requests
 
 from regnet.errors import UserError
-from mturk.simulate.decide import ANSWERS, MetricTable, RaterParams, TrialView, answer_trial
+from mturk.simulate.decide import MetricTable, RaterParams, answer_trial
+from mturk.study import Trial
+from mturk.vocabulary import ANSWERS
 from mturk.simulate.page import HitPage, parse_hit_page
 
 log = logging.getLogger(__name__)
@@ -44,17 +46,10 @@ def worker_id(seed: int, k: int) -> str:
     return f"SIM-{seed}-{k}"
 
 
-def trial_view(t) -> TrialView:
-    """A `mturk.study.Trial` (or anything with its fields) as the decision logic sees it."""
-    return TrialView(trial_id=t.trial_id, kind=t.kind, question=t.question, role=t.role,
-                     video_id=t.video_id, left_system=t.left_system, right_system=t.right_system,
-                     left_sound=t.left_sound, right_sound=t.right_sound, truth=t.truth)
-
-
 class SimulatedRater:
-    """One bot. ``trials`` maps trial ids to `TrialView`s (from the study)."""
+    """One bot. ``trials`` maps trial ids to the study's `Trial`s."""
 
-    def __init__(self, endpoint_url: str, worker: str, trials: dict[str, TrialView],
+    def __init__(self, endpoint_url: str, worker: str, trials: dict[str, Trial],
                  metrics: MetricTable, params: RaterParams, rng: np.random.Generator,
                  session: requests.Session | None = None, clip_seconds: float = 10.0,
                  sign_in_url: str | None = None):
@@ -195,7 +190,7 @@ class _Skip(Exception):
     """This HIT cannot be taken; the bot goes on with the next."""
 
 
-def run_bots(endpoint_url: str, trials: dict[str, TrialView], metrics: MetricTable, n: int, seed: int,
+def run_bots(endpoint_url: str, trials: dict[str, Trial], metrics: MetricTable, n: int, seed: int,
              params: RaterParams, clip_seconds: float = 10.0, max_hits: int | None = None,
              session_factory=requests.Session, links: dict[str, str] | None = None) -> list[BotResult]:
     """Run ``n`` bots one after another; bot k draws from ``default_rng([seed, k])``. ``links`` maps worker
@@ -215,3 +210,44 @@ def run_bots(endpoint_url: str, trials: dict[str, TrialView], metrics: MetricTab
         log.info("%s submitted %d HIT(s), %d answers", bot.worker, len(results[-1].submitted),
                  results[-1].answers)
     return results
+
+
+@dataclass
+class SimulationReport:
+    results: list[BotResult]
+    loudspeakers: list[str]  # bots that took the screening test over loudspeakers (and failed it)
+
+    @property
+    def skipped(self) -> list[tuple[str, str, str]]:
+        return [(r.worker_id, h, why) for r in self.results for h, why in r.skipped]
+
+
+def simulate_study(endpoint_url: str, study, metrics: MetricTable, n: int, seed: int, params: RaterParams, *,
+                   clip_seconds: float = 10.0, loudspeaker_raters: int = 0, max_hits: int | None = None,
+                   links: dict[str, str] | None = None) -> SimulationReport:
+    """`n` bots take the study's screening test (over headphones) and then its HITs; then
+    ``loudspeaker_raters`` more take the test over loudspeakers, so screening has someone to refuse.
+    An endpoint where no bot could take any HIT is an error; one with no HIT left is not."""
+    from mturk import screening
+
+    if loudspeaker_raters < 0:
+        raise UserError(f"--loudspeaker-raters: {loudspeaker_raters} must be 0 or more")
+    trials = study.trial_index()
+    bots = [worker_id(seed, k) for k in range(n)]
+    factory = screening.prepare_bots(endpoint_url, study, bots, links=links)
+    results = run_bots(endpoint_url, trials, metrics, n, seed, params, clip_seconds=clip_seconds,
+                       max_hits=max_hits, session_factory=factory, links=links)
+    speakers = [f"SIM-{seed}-L{k}" for k in range(loudspeaker_raters)]
+    if speakers:
+        screening.prepare_bots(endpoint_url, study, speakers, loudspeaker=set(speakers), links=links)
+    report = SimulationReport(results, speakers)
+    skipped = report.skipped
+    if skipped:
+        log.warning("skipped HITs:\n%s", "\n".join(f"  {w} {h}: {why}" for w, h, why in skipped))
+    if skipped and not any(r.submitted for r in results):
+        raise UserError(f"--endpoint-url: no HIT could be taken at {endpoint_url} "
+                        f"({len(skipped)} skipped, e.g. {skipped[0][1]}: {skipped[0][2]})")
+    if not skipped and not any(r.submitted for r in results):
+        # A re-run after every assignment is done has nothing to do; that is not a failure.
+        log.warning("no HIT left for the simulated raters at %s", endpoint_url)
+    return report

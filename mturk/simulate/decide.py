@@ -31,24 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mturk.study import Trial
+from mturk.vocabulary import ANSWERS
+
 MEL_SCALE = 4.0
-ANSWERS = {"pair": ("left", "right"), "real_fake": ("real", "fake"), "mos": ("1", "2", "3", "4", "5")}
-
-
-@dataclass(frozen=True)
-class TrialView:
-    """What a rater needs from a study trial (`mturk.study.Trial` fits)."""
-
-    trial_id: str
-    kind: str
-    question: str
-    role: str
-    video_id: str
-    left_system: str
-    right_system: str = ""
-    left_sound: str = "own"
-    right_sound: str = ""
-    truth: str = ""
 
 
 @dataclass
@@ -109,7 +95,7 @@ def _p_first(diff: float, noise: float) -> float:
     return _logistic(diff / noise)
 
 
-def answer_trial(trial: TrialView, metrics: MetricTable, params: RaterParams,
+def answer_trial(trial: Trial, metrics: MetricTable, params: RaterParams,
                  rng: np.random.Generator) -> str:
     """The answer a simulated rater gives to one trial."""
     options = ANSWERS[trial.kind]

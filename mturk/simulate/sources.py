@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 REQUIRED = ("system", "video_id", "onset_recall", "mel_l2_x100")
 
 
-def metrics_from_table(path: str | Path) -> tuple[pd.DataFrame, float | None]:
+def metrics_from_table(path: str | Path, recorded: float | None = None) -> tuple[pd.DataFrame, float | None]:
+    """The table and the clip length: ``recorded`` (the study's, `Study.clip_seconds`) when given,
+    else, for a study written before it was recorded, the table's ``clip_seconds`` column."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: metrics file not found (evaluate writes objective_clips.csv)")
@@ -33,7 +35,12 @@ def metrics_from_table(path: str | Path) -> tuple[pd.DataFrame, float | None]:
     if missing:
         raise UserError(f"{path}: missing column(s) {', '.join(missing)} (not an objective_clips.csv?)")
     seconds = df["clip_seconds"].dropna() if "clip_seconds" in df.columns else pd.Series(dtype=float)
-    return df, float(seconds.median()) if len(seconds) else None
+    measured = float(seconds.median()) if len(seconds) else None
+    if recorded is None:
+        return df, measured
+    if measured is not None and abs(measured - recorded) > 1e-6:
+        log.warning("%s: metrics measured at %g s clips; the study's clips are %g s", path, measured, recorded)
+    return df, recorded
 
 
 def metrics_from_clips(paths: list[str], cfg: DataConfig, opts: EvaluateOptions,
@@ -60,8 +67,10 @@ def metrics_from_study(study, cfg: DataConfig, opts: EvaluateOptions, manifest: 
     clips = study_clips(study)
     if not clips:
         raise UserError(f"{study.directory}: the study shows no clip with its own sound")
-    if infer_length:
-        # The study does not record clip length; the real clips say it (all clips share it).
+    if infer_length and study.clip_seconds is not None:
+        cfg.clip_seconds = study.clip_seconds  # recorded by build-study from the clips.csv files
+    elif infer_length:
+        # A study written before clip length was recorded: the real clips say it (all clips share it).
         real = [c for c in clips if c.system == opts.real_system and c.wav_path.is_file()]
         if real:
             cfg.clip_seconds = round(len(load_audio(real[0].wav_path, cfg.sample_rate)) / cfg.sample_rate, 3)

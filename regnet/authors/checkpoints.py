@@ -188,8 +188,8 @@ def regnet_config(dims: RegNetDims, base: Config, where: str) -> Config:
         if dims.aux_kind == "last":
             m.aux_sample = max(m.aux_sample, cfg.data.mel_frames)
         elif m.aux_sample >= cfg.data.mel_frames:
-            raise UserError(f"model.aux_sample: the file's regularizer samples every S frames (their "
-                            f"'lstm_sample'); give S with --set model.aux_sample=S (auxiliary_sample_rate)")
+            raise UserError("model.aux_sample: the file's regularizer samples every S frames (their "
+                            "'lstm_sample'); give S with --set model.aux_sample=S (auxiliary_sample_rate)")
     return cfg
 
 
@@ -399,7 +399,7 @@ def save_wavenet(out: str | Path, cfg: Config, model: torch.nn.Module, step: int
                  source: dict) -> None:
     from regnet.vocoder.checkpoint import save_vocoder
 
-    # Their mel (DESIGN §8) is our default DataConfig's; the vocoder records it for later checks.
+    # Their mel (docs/paper.md) is our default DataConfig's; the vocoder records it for later checks.
     save_vocoder(out, model, cfg.data, class_name, step, extra={"source": source})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from regnet.config import Config, load_config
+from regnet.config import Config, DataConfig, load_config
 from regnet.errors import UserError
 
 
@@ -22,22 +22,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
                        getattr(args, "overrides", None))
 
 
-def resolve_device(name: str | None = None) -> "torch.device":  # noqa: F821
-    """'auto' (default) picks CUDA when present, else CPU."""
-    import torch
+def clip_data_config(args: argparse.Namespace, clips: list[str]) -> DataConfig:
+    """The data config from --config/--preset/--set, at the clips' own length unless one gave it."""
+    from regnet.metrics.evaluate import data_config_for_clips
 
-    if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UserError(f"--device: '{name}' is not a device (auto, cpu, cuda, cuda:1 ...)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
+    explicit = bool(args.config or args.preset or any(o.startswith("data.clip_seconds") for o in args.overrides))
+    return data_config_for_clips(config_from_args(args).data, clips, explicit)
 
 
 def check_output_file(out: str | Path, inputs: tuple[str | Path | None, ...] = (), flag: str = "--out") -> Path:

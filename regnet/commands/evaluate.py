@@ -7,10 +7,9 @@ import logging
 import shlex
 from pathlib import Path
 
-from regnet.commands.common import add_config_args, check_output_file, config_from_args
-from regnet.config import DataConfig
+from regnet.commands.common import add_config_args, check_output_file, clip_data_config, config_from_args
 from regnet.errors import UserError
-from regnet.metrics.evaluate import EvaluateOptions, clip_seconds_of, evaluate, write_results
+from regnet.metrics.evaluate import EvaluateOptions, evaluate, write_results
 from regnet.metrics.onsets import DEFAULT_TOLERANCE_S
 from regnet.metrics.references import ONSET_REFERENCES, REFERENCES
 
@@ -84,20 +83,6 @@ def run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def data_config_for_clips(args: argparse.Namespace, clips: list[str]) -> DataConfig:
-    """The data config from --config/--preset/--set; without any, the clip length comes from the
-    clips themselves: generated clips are as long as the config that made them, and measuring a
-    2 s clip padded to the 10 s default would dilute every number."""
-    cfg = config_from_args(args).data
-    explicit = args.config or args.preset or any(o.startswith("data.clip_seconds") for o in args.overrides)
-    if not explicit:
-        seconds = clip_seconds_of(clips)
-        if seconds is not None and abs(seconds - cfg.clip_seconds) > 1.0 / cfg.fps:
-            log.info("clip length %.3g s taken from clips.csv duration_s", seconds)
-            cfg.clip_seconds = seconds
-    return cfg
-
-
 def _command_line(args: argparse.Namespace) -> str:
     """The command as the user could re-run it, rebuilt from the parsed options (so it is right
     whether the verb came from a shell or from `regnet.cli.main([...])`)."""
@@ -127,7 +112,7 @@ def _command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from regnet.metrics.embedders import parse_spec
 
-    cfg = data_config_for_clips(args, args.clips)
+    cfg = clip_data_config(args, args.clips)
     released, own = [], []
     for text in args.embedding:
         spec = parse_spec(text)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from regnet.commands.common import add_config_args, config_from_args, resolve_device
+from regnet.commands.common import add_config_args, config_from_args
+from regnet.device import resolve_device
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)

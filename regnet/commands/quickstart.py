@@ -66,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
                              seconds=args.seconds, steps=args.steps, lr=args.lr, seed=args.seed, host=args.host,
                              port=args.port, simulate=args.simulate, serve=not args.no_serve,
                              overrides=args.overrides)
-    Quickstart(opts).run()
+    Quickstart(opts, say=lambda line: print(line, flush=True)).run()
     return 0

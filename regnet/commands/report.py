@@ -16,29 +16,34 @@ def _add_qc_args(p: argparse.ArgumentParser) -> None:
     add_qc_flags(p)  # the same flags, fields and defaults as approve/reject
 
 
-def _decisions_path(args) -> Path | None:
-    """qc_decisions.csv beside the votes (collect, approve and reject write it), else in the
-    study folder."""
-    cands = []
-    if args.votes:
-        cands.append(Path(args.votes).parent / "qc_decisions.csv")
-    if args.study:
-        cands.append(Path(args.study) / "qc_decisions.csv")
-    return next((c for c in cands if c.is_file()), None)
+def load_server_votes(db_url: str, study=None):
+    """(votes frame, source) straight from a local server's database: the server's batch-result
+    table (`eval_server.export`) read by the study side's batch converter (`mturk.report.inputs`).
+    Here, at the top, because neither of those two packages imports the other."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from eval_server.export import batch_results_frame
+    from mturk.report.inputs import load_votes
+
+    try:
+        frame = batch_results_frame(db_url)
+    except SQLAlchemyError as e:
+        first = str(e.orig if getattr(e, "orig", None) else e).splitlines()[0]
+        raise UserError(f"{db_url}: not a readable regnet-bench server database ({first})") from None
+    return load_votes(study=study, batch=frame, source=f"local server database {db_url}")
 
 
 def _report(args: argparse.Namespace) -> int:
-    from mturk.qc import QCConfig, config_from_flags, read_decisions
+    from mturk.qc import config_from_flags, rules_in_force
     from mturk.report.build import ReportOptions, build_report, write_report
     from mturk.report.inputs import load_study, load_votes
 
     study = load_study(args.study)
-    raw, source = load_votes(args.votes, args.db, study)
-    decisions = _decisions_path(args)
-    # One rule set: the rules approve/reject used (recorded with their decisions), else the
-    # study's qc section, else the defaults; a flag given here overrides one field.
-    base = read_decisions(decisions)[1] if decisions else QCConfig.for_study(args.study)
-    rules = config_from_flags(args, base)
+    if args.votes and args.db:
+        raise UserError("give exactly one of --votes FILE or --db URL")
+    raw, source = load_server_votes(args.db, study) if args.db else load_votes(args.votes, study)
+    base, decisions = rules_in_force(args.votes, args.study)
+    rules = config_from_flags(args, base)  # a flag given here overrides one field
     command = "regnet-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
         if sys.argv and sys.argv[0].endswith("regnet-bench") else ""
     real = args.real_system or (study.real_system if study else None) or "real"
@@ -77,47 +82,17 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _existing_cells(args: argparse.Namespace) -> list[tuple[str, int, int]]:
-    """(label, items, votes) per Table I cell: kept votes when --votes is given (after default
-    QC, ties out), else the study's planned trials x --votes-per-item."""
-    import pandas as pd
-
-    from mturk.report import aggregate
     from mturk.report.inputs import load_study, load_votes
-    from mturk.report.qc import QCRules, apply_qc
-    from mturk.report.validate import system_order, validate
+    from mturk.report.power import existing_cells
 
     study = load_study(args.study)
-    if args.votes:
-        raw, source = load_votes(args.votes, None, study)
-        qc = apply_qc(validate(raw, source, study), QCRules.for_study(args.study))
-        real = (study.real_system if study else None) or "real"
-        pv = aggregate.pair_votes(qc.kept, system_order(qc.kept, study, real,
-                                                        study.focus if study else None))
-        items = aggregate.pair_items(pv)
-        cells = []
-        for (a, b, q), it in items.groupby(["system_a", "system_b", "question"], sort=False):
-            cells.append((f"{a} vs {b}, {q}", int((it["majority"] != "tie").sum()),
-                          int(it["n_votes"].sum())))
-        return cells
-    if study.trials is None:
-        raise UserError(f"{study.path}: no trials.csv to count planned trials from")
-    t = study.trials
-    if "kind" not in t.columns or "question" not in t.columns:
-        raise UserError(f"{study.path}/trials.csv: needs kind and question columns")
-    role = t["role"] if "role" in t.columns else pd.Series("main", index=t.index)
-    main = t[(t["kind"] == "pair") & (role.fillna("main") == "main")]
-    k = study.votes_per_item or args.votes_per_item
-    if {"left_system", "right_system"} <= set(main.columns):
-        pair = [" vs ".join(sorted(ab)) for ab in zip(main["left_system"].fillna("?"),
-                                                      main["right_system"].fillna("?"))]
-    else:
-        pair = ["pair"] * len(main)
-    main = main.assign(pair=pair)
-    return [(f"{ab}, {q} (planned, {k} votes/item)", len(g), len(g) * k)
-            for (ab, q), g in main.groupby(["pair", "question"], sort=False)]
+    raw, source = load_votes(args.votes, study) if args.votes else (None, "")
+    return existing_cells(study, raw, source, args.votes_per_item)
 
 
 def register(subparsers) -> None:
+    from mturk.study import DEFAULT_REWARD
+
     p = subparsers.add_parser(
         "report", help="votes -> Tables I/II, MOS, agreement, QC (md, tex, csv, html, png)",
         description="Turn a votes table (or an MTurk batch CSV / Turkle export, or the local "
@@ -154,7 +129,8 @@ def register(subparsers) -> None:
     q.add_argument("--alpha", type=float, default=0.05)
     q.add_argument("--power", type=float, default=0.80)
     q.add_argument("--votes-per-item", type=int, default=3)
-    q.add_argument("--reward", type=float, default=0.10, help="USD per assignment")
+    q.add_argument("--reward", default=DEFAULT_REWARD,
+                   help=f"US dollars per assignment, as build-study takes it (default {DEFAULT_REWARD})")
     q.add_argument("--items-per-hit", type=int, default=1, help="main trials per assignment")
     q.add_argument("--cells", type=int, default=1,
                    help="comparison x criterion cells tested (alpha is split for Holm)")

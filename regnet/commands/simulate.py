@@ -9,12 +9,12 @@ import logging
 
 import pandas as pd
 
-from regnet.commands.common import add_config_args, config_from_args
-from regnet.commands.evaluate import data_config_for_clips
+from regnet.commands.common import add_config_args, clip_data_config, config_from_args
 from regnet.errors import UserError
+from regnet.tables import read_table
 from regnet.metrics.evaluate import EvaluateOptions
 from regnet.metrics.references import REFERENCES
-from mturk.simulate.client import run_bots, trial_view, worker_id
+from mturk.simulate.client import simulate_study
 from mturk.simulate.decide import MetricTable, RaterParams
 from mturk.simulate.sources import metrics_from_clips, metrics_from_study, metrics_from_table
 
@@ -58,22 +58,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _metrics(args: argparse.Namespace, study) -> tuple[pd.DataFrame, float]:
     opts = EvaluateOptions(reference=args.reference, real_system=study.real_system)
     if args.metrics:
-        df, seconds = metrics_from_table(args.metrics)
+        df, seconds = metrics_from_table(args.metrics, study.clip_seconds)
         return df, seconds or config_from_args(args).data.clip_seconds
     if args.clips:
-        cfg = data_config_for_clips(args, args.clips)
+        cfg = clip_data_config(args, args.clips)
         return metrics_from_clips(args.clips, cfg, opts, args.manifest), cfg.clip_seconds
     explicit = bool(args.config or args.preset or args.overrides)
     return metrics_from_study(study, config_from_args(args).data, opts, args.manifest, not explicit)
 
 
 def _read_links(path: str) -> dict[str, str]:
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise UserError(f"--links: cannot read {path} ({e})") from None
-    if not {"worker_id", "link"} <= set(df.columns):
-        raise UserError(f"--links: {path} needs the columns worker_id,link (export-links writes them)")
+    df = read_table(path, "export-links writes it", required=("worker_id", "link"), dtype=str,
+                    keep_default_na=False, flag="--links")
     return dict(zip(df["worker_id"], df["link"]))
 
 
@@ -86,31 +82,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UserError(f"--noise/--check-accuracy: {e}") from None
     per_clip, clip_seconds = _metrics(args, study)
-    trials = {t.trial_id: trial_view(t) for t in study.trials}
-    # Each bot first takes the study's screening test (consent, headphone check) as a person would.
-    from mturk import screening
-
-    if args.loudspeaker_raters < 0:
-        raise UserError(f"--loudspeaker-raters: {args.loudspeaker_raters} must be 0 or more")
-    bots = [worker_id(args.seed, k) for k in range(args.n)]
     links = _read_links(args.links) if args.links else None
-    factory = screening.prepare_bots(args.endpoint_url, study, bots, links=links)
-    results = run_bots(args.endpoint_url, trials, MetricTable(per_clip), args.n, args.seed, params,
-                       clip_seconds=clip_seconds, max_hits=args.max_hits, session_factory=factory,
-                       links=links)
-    speakers = [f"SIM-{args.seed}-L{k}" for k in range(args.loudspeaker_raters)]
-    if speakers:
-        screening.prepare_bots(args.endpoint_url, study, speakers, loudspeaker=set(speakers), links=links)
-        print(f"{len(speakers)} loudspeaker bot(s) took the screening test: {', '.join(speakers)}")
-    for r in results:
+    rep = simulate_study(args.endpoint_url, study, MetricTable(per_clip), args.n, args.seed, params,
+                         clip_seconds=clip_seconds, loudspeaker_raters=args.loudspeaker_raters,
+                         max_hits=args.max_hits, links=links)
+    if rep.loudspeakers:
+        print(f"{len(rep.loudspeakers)} loudspeaker bot(s) took the screening test: {', '.join(rep.loudspeakers)}")
+    for r in rep.results:
         print(f"{r.worker_id}\t{len(r.submitted)} HITs\t{r.answers} answers\t{len(r.skipped)} skipped")
-    skipped = [(r.worker_id, h, why) for r in results for h, why in r.skipped]
-    if skipped:
-        log.warning("skipped HITs:\n%s", "\n".join(f"  {w} {h}: {why}" for w, h, why in skipped))
-    if skipped and not any(r.submitted for r in results):
-        raise UserError(f"--endpoint-url: no HIT could be taken at {args.endpoint_url} "
-                        f"({len(skipped)} skipped, e.g. {skipped[0][1]}: {skipped[0][2]})")
-    if not skipped and not any(r.submitted for r in results):
-        # A re-run after every assignment is done has nothing to do; that is not a failure.
-        log.warning("no HIT left for the simulated raters at %s", args.endpoint_url)
     return 0

@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 from mturk import client as mclient
-from mturk.study import MAX_AUTO_APPROVAL_S, parse_duration, parse_reward
+from regnet.commands.study_design import add_study_design_args, csv_list, design_from_args
 from regnet.errors import UserError
+from regnet.tables import read_table
 
 
 def _add_target(p: argparse.ArgumentParser, default_note: str) -> None:
@@ -24,11 +25,6 @@ def _target_or_none(args) -> mclient.Target | None:
     if args.sandbox or args.production or args.endpoint_url:
         return mclient.resolve_target(args.sandbox, args.production, args.endpoint_url)
     return None
-
-
-def _client_for(target: mclient.Target):
-    with mclient.api_errors(target, "client set-up"):
-        return mclient.make_client(target)
 
 
 def _qc_args(p: argparse.ArgumentParser) -> None:
@@ -54,46 +50,7 @@ def register(sub) -> None:
                        "trials with catch and gold trials, packed into HITs; deterministic from --seed.")
     p.add_argument("--clips", nargs="+", required=True, metavar="CLIPS_CSV", help="clips.csv of each system")
     p.add_argument("--out", required=True, metavar="DIR", help="study folder to write")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", help="study name (default: the folder name)")
-    p.add_argument("--protocols", default="pair,real_fake,mos", help="comma list of pair, real_fake, mos")
-    p.add_argument("--questions", default="missing,redundant,mismatched", help="criteria for pair and MOS trials")
-    p.add_argument("--pairs", action="append", metavar="A:B",
-                   help="systems to compare (repeatable; default every pair of non-real systems)")
-    p.add_argument("--real-system", default="real", help="system name of the real sound (default 'real')")
-    p.add_argument("--trials-per-hit", type=int, default=10, help="main trials per HIT (checks come on top)")
-    p.add_argument("--catch-per-hit", type=int, default=1)
-    p.add_argument("--gold-per-hit", type=int, default=1)
-    p.add_argument("--exposure", default="real_fake", metavar="PROTOCOLS",
-                   help="protocols whose conditions are split over rater groups by a Latin square, so no rater "
-                        "judges two systems' sounds of one video: real_fake (default), real_fake,mos, or none")
-    p.add_argument("--no-practice", action="store_true", help="no practice question opening each HIT page")
-    p.add_argument("--loudness-target", default="-23", metavar="LUFS",
-                   help="normalise every clip's integrated loudness (ITU-R BS.1770) to this (default -23); "
-                        "'none' measures and checks only")
-    p.add_argument("--peak-limit", type=float, default=-1.0, metavar="DBTP",
-                   help="true-peak ceiling after normalisation (default -1 dBTP)")
-    p.add_argument("--silence-floor", type=float, default=-70.0, metavar="LUFS",
-                   help="a clip quieter than this (or with no audio) is silent (default -70)")
-    p.add_argument("--allow-silent", action="store_true", help="keep silent clips (with a loud warning)")
-    p.add_argument("--allow-clipped", action="store_true", help="keep clipped clips (with a loud warning)")
-    p.add_argument("--reward", default="0.50", help="US dollars per assignment (default 0.50)")
-    p.add_argument("--assignments", type=int, default=3, help="workers per HIT (default 3, as the paper)")
-    p.add_argument("--assignment-duration", default="1h", help="time a worker has for one HIT (default 1h)")
-    p.add_argument("--lifetime", default="3d", help="how long HITs stay available (default 3d)")
-    p.add_argument("--auto-approve", default="3d", help="auto-approval delay (default 3d)")
-    p.add_argument("--title")
-    p.add_argument("--description")
-    p.add_argument("--keywords")
-    p.add_argument("--no-headphone-check", action="store_true",
-                   help="leave the headphone check out of the screening test")
-    p.add_argument("--headphone-check", choices=["woods", "huggins"], default="woods",
-                   help="woods: antiphase tones (Woods et al. 2017, default); huggins: dichotic pitch "
-                   "(Milne et al. 2021)")
-    p.add_argument("--no-screening", action="store_true",
-                   help="no screening qualification at all (no consent page, calibration or headphone check)")
-    p.add_argument("--consent", metavar="FILE", help="consent text shown before screening (default: a generic one)")
-    p.add_argument("--instructions", metavar="FILE", help="instructions shown with the consent (default: generic)")
+    add_study_design_args(p)
     p.set_defaults(func=run_build)
 
     p = sub.add_parser("preview-study", help="write a study's HIT pages to a folder to look at",
@@ -199,74 +156,14 @@ def register(sub) -> None:
     p.set_defaults(func=run_export)
 
 
-def _csv_list(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
 def run_build(args) -> int:
-    from mturk.trials import StudyOptions, build_study
+    from mturk.trials import build_screened_study
 
-    pairs = None
-    if args.pairs:
-        pairs = []
-        for item in args.pairs:
-            for pair in _csv_list(item):
-                a, sep, b = pair.partition(":")
-                if not sep or not a or not b:
-                    raise UserError(f"--pairs: {pair!r} is not SYSTEM_A:SYSTEM_B")
-                pairs.append((a, b))
-    opts = StudyOptions(
-        name=args.name or "", seed=args.seed, protocols=tuple(_csv_list(args.protocols)),
-        questions=tuple(_csv_list(args.questions)), pairs=pairs, real_system=args.real_system,
-        trials_per_hit=args.trials_per_hit, catch_per_hit=args.catch_per_hit, gold_per_hit=args.gold_per_hit,
-        reward=parse_reward(args.reward), max_assignments=args.assignments,
-        assignment_duration_s=parse_duration(args.assignment_duration, "--assignment-duration"),
-        lifetime_s=parse_duration(args.lifetime, "--lifetime"),
-        auto_approval_delay_s=parse_duration(args.auto_approve, "--auto-approve", 0, MAX_AUTO_APPROVAL_S),
-        exposure=tuple(x for x in _csv_list(args.exposure) if x.lower() != "none"), practice=not args.no_practice,
-        loudness=_loudness_options(args))
-    for k in ("title", "description", "keywords"):
-        if getattr(args, k):
-            setattr(opts, k, getattr(args, k))
-    from mturk import screening
-
-    consent = screening.read_consent_file(args.consent) if args.consent else None
-    instructions = screening.read_consent_file(args.instructions) if args.instructions else None
-    study = build_study(args.clips, args.out, opts)
-    lufs = getattr(getattr(opts, "loudness", None), "target_lufs", None)
-    scr = screening.attach(study, enabled=not args.no_screening, headphone_check=not args.no_headphone_check,
-                           consent=consent, instructions=instructions, calibration_lufs=lufs,
-                           check=args.headphone_check)
-    kinds = {}
-    for h in study.hits:
-        kinds[h.kind] = kinds.get(h.kind, 0) + 1
-    print(f"study {study.name}: {len(study.trials)} trials in {len(study.hits)} HITs "
-          f"({', '.join(f'{k} {n}' for k, n in kinds.items())}) -> {args.out}")
-    print("screening: " + ("none (--no-screening)" if not scr.enabled else
-                           "consent + volume calibration" + (f" + {scr.check} headphone check ({len(scr.trials)} trials, "
-                                                            f"{scr.pass_correct} to pass)" if scr.headphone_check else "")
-                           + f", a qualification test every HIT requires (value >= {scr.required_value})"))
+    opts, screening_opts = design_from_args(args)
+    study, lines = build_screened_study(args.clips, args.out, opts, screening_opts)
+    for line in lines:
+        print(line)
     return 0
-
-
-def _loudness_options(args):
-    from mturk.loudness import LoudnessOptions
-
-    text = str(args.loudness_target).strip().lower()
-    if text in ("none", "off"):
-        target = None
-    else:
-        try:
-            target = float(text)
-        except ValueError:
-            raise UserError(f"--loudness-target: {args.loudness_target!r} is not a level in LUFS like -23, or none") from None
-        if not -70 <= target <= 0:
-            raise UserError(f"--loudness-target: {target:g} LUFS is outside -70..0")
-    if not -20 <= args.peak_limit <= 0:
-        raise UserError(f"--peak-limit: {args.peak_limit:g} dBTP is outside -20..0")
-    return LoudnessOptions(target_lufs=target, peak_limit_dbtp=args.peak_limit,
-                           silence_floor_lufs=args.silence_floor, allow_silent=args.allow_silent,
-                           allow_clipped=args.allow_clipped)
 
 
 def run_sync_exposure(args) -> int:
@@ -279,7 +176,7 @@ def run_sync_exposure(args) -> int:
         print("this study has no exposure design: nothing to grant")
         return 0
     with Ledger.for_study(args.study) as ledger:
-        res = sync_exposure(study, ledger, _client_for, _target_or_none(args))
+        res = sync_exposure(study, ledger, mclient.client_for, _target_or_none(args))
     print(f"exposure: {res.granted} worker grant(s) made, {res.already} already held, over {res.hits} group HIT(s)")
     return 0
 
@@ -308,81 +205,27 @@ def _apply_qual_args(study, args) -> list[str]:
         if getattr(args, attr) is not None:
             setattr(q, attr, getattr(args, attr))
     if args.locale is not None:
-        q.locales = [] if args.locale.strip().lower() == "any" else _csv_list(args.locale)
+        q.locales = [] if args.locale.strip().lower() == "any" else csv_list(args.locale)
     if args.no_participant_qual:
         q.mark_participants = False
     return list(args.exclude_qualification)
 
 
-def _participant_quals_of(dirs: list[str], target: mclient.Target) -> list[str]:
-    from mturk.ledger import Ledger
-    from mturk.study import load_study
-
-    out = []
-    for d in dirs:
-        other = load_study(d)
-        with Ledger.for_study(d) as led:
-            qid = led.get(target.endpoint, other.name, "participant_qual_id")
-        if not qid:
-            raise UserError(f"--exclude-participants-of {d}: that study has no participant qualification "
-                            f"on {target.endpoint}")
-        out.append(qid)
-    return out
-
-
 def run_publish(args) -> int:
     if args.prolific:
         return run_publish_prolific(args)
-    from mturk import screening
-    from mturk.ledger import Ledger
-    from mturk.publish import (check_spend_guard, estimate_cost, publish, qualification_requirements,
-                               remaining_hits, render_all, resolve_media_base, upload_media)
+    from mturk.publish import PublishOptions, publish_study
     from mturk.study import load_study
 
     study = load_study(args.study)
     target = mclient.resolve_target(args.sandbox, args.production, args.endpoint_url)
-    exclude = _apply_qual_args(study, args) + _participant_quals_of(args.exclude_participants_of, target)
-    with Ledger.for_study(args.study) as ledger:
-        todo = remaining_hits(study, ledger, target)
-        cost = estimate_cost(study.reward, study.max_assignments, len(todo))
-        print(f"target: {target.label} ({target.endpoint})")
-        print(f"HITs: {len(study.hits)} in the study, {len(todo)} to create; {study.max_assignments} assignment(s) "
-              f"each at ${cost.reward:.2f} + ${cost.fee:.2f} MTurk fee")
-        print(f"cost: {len(todo)} x {study.max_assignments} x ${cost.reward + cost.fee:.2f} = ${cost.total:.2f}")
-        reqs = qualification_requirements(study.qualifications, exclude)
-        print("qualifications: " + ("; ".join(f"{r['QualificationTypeId']} {r['Comparator']} "
-                                              f"{r.get('IntegerValues') or r.get('LocaleValues') or ''}".strip()
-                                              for r in reqs) or "none")
-              + ("; + this study's participant qualification" if study.qualifications.mark_participants else "")
-              + "".join(f"; exposure: {p} in {d['groups']} rater groups (one qualification each, granted on "
-                        "accept; each group's HITs require the others' absent)" for p, d in study.exposure.items())
-              + (f"; + screening test (value >= {scr.required_value})" if (scr := screening.of(study)).enabled else ""))
-        check_spend_guard(target, cost, args.yes_spend_money, args.max_cost)
-        if args.s3_bucket and args.media_base_url:
-            raise UserError("--s3-bucket and --media-base-url: choose one")
-        if args.dry_run:
-            base = args.media_base_url or (f"https://{args.s3_bucket}.s3.amazonaws.com/..." if args.s3_bucket else
-                                           resolve_media_base(target, None, None))
-            render_all(study, base)  # size checks, so a dry run catches an oversized page
-            if scr.enabled:  # and an unusable screening test (size, relative URLs for MTurk)
-                screening.check_media_base(base, target.label)
-                screening.question_form(scr, base)
-            print(f"media: {base}/<name>")
-            print("dry run: nothing sent")
-            return 0
-        s3_base = None
-        if args.s3_bucket:
-            s3 = _s3_client(target)
-            s3_base = upload_media(study, s3, args.s3_bucket, args.s3_prefix or f"regnet-bench/{study.uid}")
-        base = resolve_media_base(target, args.media_base_url, s3_base)
-        questions = render_all(study, base)
-        print(f"media: {base}/<name>")
-        if not todo:
-            print("nothing to create: every HIT is in the ledger")
-            return 0
-        client = _client_for(target)
-        res = publish(study, client, target, ledger, questions, exclude, media_base=base)
-    print(f"created {len(res.created)} HIT(s), {res.skipped} already there; HIT type {res.hit_type_id}")
+    opts = PublishOptions(media_base_url=args.media_base_url, s3_bucket=args.s3_bucket, s3_prefix=args.s3_prefix,
+                          exclude_quals=_apply_qual_args(study, args),
+                          exclude_participants_of=list(args.exclude_participants_of),
+                          yes_spend_money=args.yes_spend_money, max_cost=args.max_cost, dry_run=args.dry_run)
+    res = publish_study(study, args.study, target, opts, mclient.client_for, _s3_client, say=print)
+    if res is None:
+        return 0
     if target.label == "sandbox":
         print(f"{mclient.SANDBOX_WORKER_URL}/projects/{res.hit_type_id}/tasks")
     elif target.label == "production":
@@ -406,8 +249,8 @@ def run_collect(args) -> int:
     study = load_study(args.study)
     out = Path(args.out) if args.out else Path(args.study) / "votes.csv"
     with Ledger.for_study(args.study) as ledger:
-        res = collect(study, ledger, _client_for, out, _target_or_none(args))
-        screened = screening.fetch(study, ledger, _client_for, out.parent / screening.SCREENING_CSV)
+        res = collect(study, ledger, mclient.client_for, out, _target_or_none(args))
+        screened = screening.fetch(study, ledger, mclient.client_for, out.parent / screening.SCREENING_CSV)
     print(f"{res.hits} HIT(s): {res.seen_assignments} assignment(s) seen, {res.new_assignments} new, "
           f"{res.new_votes} vote(s) added -> {out}")
     if screening.of(study).enabled:
@@ -441,7 +284,7 @@ def run_review(args) -> int:
         if args.dry_run:
             print(f"dry run: {len(todo)} assignment(s) would be {_past(args.action)}; nothing sent")
             return 0
-        n = apply_review(todo, args.action, ledger, _client_for)
+        n = apply_review(todo, args.action, ledger, mclient.client_for)
         if args.prolific:
             _review_prolific(study, ledger, plan, args)
     other = len(plan.reject if args.action == "approve" else plan.approve)
@@ -461,7 +304,7 @@ def run_expire(args) -> int:
 
     study = load_study(args.study)
     with Ledger.for_study(args.study) as ledger:
-        n = expire(study, ledger, _client_for, _target_or_none(args))
+        n = expire(study, ledger, mclient.client_for, _target_or_none(args))
         if args.prolific:
             from mturk import prolific, prolific_study
 
@@ -580,18 +423,13 @@ def _review_prolific(study, ledger, plan, args) -> None:
 def run_bonus(args) -> int:
     from decimal import Decimal, InvalidOperation
 
-    import pandas as pd
 
     from mturk import prolific, prolific_study
     from mturk.ledger import Ledger
     from mturk.study import load_study
 
-    try:
-        df = pd.read_csv(args.amounts, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise UserError(f"--amounts: {args.amounts} is not a readable CSV ({type(e).__name__})") from None
-    if not {"participant_id", "amount"} <= set(df.columns):
-        raise UserError(f"--amounts: {args.amounts} needs the columns participant_id, amount")
+    df = read_table(args.amounts, "one row per participant to pay", required=("participant_id", "amount"),
+                    dtype=str, keep_default_na=False, flag="--amounts")
     try:
         max_cost = Decimal(args.max_cost) if args.max_cost is not None else None
     except InvalidOperation:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from regnet.commands.common import add_config_args, config_from_args, resolve_device
+from regnet.commands.common import add_config_args, config_from_args
+from regnet.device import resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -108,13 +109,15 @@ def run_ablate(args: argparse.Namespace) -> int:
 
 
 def run_ablate_study(args: argparse.Namespace) -> int:
+    from regnet.commands.study_design import design_from_args, design_parser
     from regnet.pipelines.ablation_study import build_ablation_study
 
+    design = design_parser("regnet-bench ablate-study ... -- BUILD_STUDY_ARGS").parse_args(
+        ["--seed", str(args.study_seed), "--protocols", args.protocols, *[a for a in args.build_args if a != "--"]])
     res = build_ablation_study(args.runs, args.data, args.out, features=args.features,
                                variants=args.variants.split(",") if args.variants else None, seed=args.seed,
-                               vocoder=args.vocoder, baseline=args.baseline, protocols=args.protocols,
-                               study_seed=args.study_seed, device=resolve_device(args.device),
-                               extra_args=[a for a in args.build_args if a != "--"])
+                               vocoder=args.vocoder, baseline=args.baseline, design=design_from_args(design),
+                               device=resolve_device(args.device))
     for system, csv in res.clips.items():
         print(f"{system}: {csv}")
     print(res.study_dir)

@@ -57,6 +57,15 @@ def _read_native(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int
 
 
 def _ffmpeg_decode(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    got = decode_audio(path, max_seconds)
+    if got is None:
+        raise UserError(f"{path}: no audio track")
+    return got
+
+
+def decode_audio(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int] | None:
+    """The sound of any file ffmpeg reads (its first audio stream), as float32 [samples, channels] at
+    its own rate; None when it has no audio stream; a file ffmpeg cannot read is a one-line error."""
     fd, tmp = tempfile.mkstemp(suffix=".wav")
     os.close(fd)
     try:
@@ -69,7 +78,7 @@ def _ffmpeg_decode(path: Path, max_seconds: float | None) -> tuple[np.ndarray, i
         err = proc.stderr.decode(errors="replace")
         if proc.returncode != 0:
             if "matches no streams" in err or "does not contain any stream" in err:
-                raise UserError(f"{path}: no audio track")
+                return None
             raise UserError(f"{path}: cannot decode audio ({_last_line(err)})")
         data, sr = sf.read(tmp, dtype="float32", always_2d=True)
         return data, int(sr)

@@ -87,7 +87,7 @@ def _pad_audio(wav: np.ndarray, n_src_steps: int, cfg: DataConfig) -> np.ndarray
     wav = fit_length(wav, period)
     if cfg.pad_mode != "repeat":
         return wav
-    total = int(round(cfg.clip_seconds * cfg.sample_rate))
+    total = cfg.clip_samples
     return np.tile(wav, -(-total // period))[:total]
 
 

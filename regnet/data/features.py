@@ -1,4 +1,4 @@
-"""The feature cache: one ``.npz`` per video (DESIGN §3).
+"""The feature cache: one ``.npz`` per video (docs/architecture.md).
 
 Keys: ``rgb [T, Dr]``, ``flow [T, Df]``, ``mel [n_mels, M]`` (float32), ``config_hash`` (str),
 ``video_id``, ``class_name``, ``has_audio`` (bool), ``duration_s`` (source length before padding).

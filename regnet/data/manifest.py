@@ -1,5 +1,5 @@
 """Dataset manifests: ``manifest.csv`` with ``video_id, class, split, video_path, audio_path,
-duration_s`` (DESIGN §3). Relative paths are relative to the manifest's folder."""
+duration_s`` (docs/architecture.md). Relative paths are relative to the manifest's folder."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from regnet.errors import UserError
+from regnet.tables import read_table
 
 MANIFEST_COLUMNS = ["video_id", "class", "split", "video_path", "audio_path", "duration_s"]
-# Written by `synth` only: the clean relevant track and the exact event times (DESIGN §7).
+# Written by `synth` only: the clean relevant track and the exact event times (docs/paper.md).
 SYNTH_COLUMNS = ["clean_path", "events_path"]
 
 
@@ -31,13 +32,7 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: manifest not found")
-    try:
-        df = pd.read_csv(path, dtype={"video_id": str, "class": str, "split": str})
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
-    missing = [c for c in ("video_id", "video_path") if c not in df.columns]
-    if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)}")
+    df = read_table(path, required=("video_id", "video_path"), dtype={"video_id": str, "class": str, "split": str})
     if df["video_id"].duplicated().any():
         dup = df.loc[df["video_id"].duplicated(), "video_id"].iloc[0]
         raise UserError(f"{path}: video_id '{dup}' appears more than once")

@@ -1,4 +1,4 @@
-"""Log-mel exactly as the RegNet authors compute it (DESIGN §8), and its inverse.
+"""Log-mel exactly as the RegNet authors compute it (docs/paper.md), and its inverse.
 
 ``mel = librosa mel filterbank(sr, n_fft, n_mels, fmin=125, fmax=7600) @ |STFT(n_fft, hop)|``;
 ``db = 20 log10(max(1e-5, mel)) - 20``; ``x = clip((db + 100) / 100, 0, 1)``. Audio is zero-padded
@@ -39,7 +39,7 @@ def fit_length(wav: np.ndarray, n: int) -> np.ndarray:
 
 def log_mel(wav: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """Normalised log-mel [n_mels, mel_frames] in [0, 1] of a mono waveform at cfg.sample_rate."""
-    wav = fit_length(wav, int(round(cfg.clip_seconds * cfg.sample_rate)))
+    wav = fit_length(wav, cfg.clip_samples)
     spec = np.abs(librosa.stft(wav, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
                                win_length=cfg.win_length))
     mel = mel_basis(cfg) @ spec

@@ -1,4 +1,4 @@
-"""The synthetic benchmark (DESIGN §7): videos whose sound-making events are known exactly.
+"""The synthetic benchmark (docs/paper.md): videos whose sound-making events are known exactly.
 
 Classes (each a visible event with its own sound at that instant):
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regnet.config import DataConfig
+from regnet.config import DataConfig, seconds_to_samples
 from regnet.data.audio import load_audio
 from regnet.data.manifest import ManifestRow, read_manifest
 from regnet.data.video import read_video
@@ -172,7 +172,7 @@ def run_baseline(manifest: str | Path, out_dir: str | Path, cfg: DataConfig, spl
         snippet, polarity = sounds[r.class_name]
         times = detect_visual_events(r.video_path, cfg, bc, polarity)
         seconds = min(cfg.clip_seconds, r.duration_s) if np.isfinite(r.duration_s) else cfg.clip_seconds
-        wav = paste(snippet, times, int(round(seconds * cfg.sample_rate)), cfg.sample_rate)
+        wav = paste(snippet, times, seconds_to_samples(seconds, cfg.sample_rate), cfg.sample_rate)
         sf.write(str(src / f"{r.video_id}.wav"), wav, cfg.sample_rate)
         log.info("baseline %s: %d visual event(s)", r.video_id, len(times))
     return import_clips(src, out_dir, system, cfg, manifest=manifest)

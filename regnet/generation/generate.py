@@ -188,6 +188,10 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
     announce("generate", deviations)
     sr = cfg.data.sample_rate
     ckpt_str = str(checkpoint)
+    feats = _FeatureSource(cfg, meta.get("data_hash"), Path(features_dir) if features_dir else None, device,
+                           checkpoint)
+    # clips.csv records the config the clips were made with: evaluate and build-study read it.
+    made_with = dict(clip_seconds=cfg.data.clip_seconds, sample_rate=sr, feature_config_hash=feats.expected)
 
     records: dict[str, ClipRecord] = {}
     todo: list[VideoItem] = []
@@ -203,13 +207,11 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
             records[it.video_id] = ClipRecord(system, it.video_id, it.class_name, mp4, wav, voc.name, ckpt_str,
                                               str(it.video_path), sf.info(str(wav)).duration,
                                               windows=before.windows if before is not None else "",
-                                              deviations=join(deviations))
+                                              deviations=join(deviations), **made_with)
             report.reused.append(it.video_id)
         else:
             todo.append(it)
 
-    feats = _FeatureSource(cfg, meta.get("data_hash"), Path(features_dir) if features_dir else None, device,
-                           checkpoint)
     d = cfg.data
     window = d.n_steps
     overlap = default_overlap(window) if overlap_s is None else int(round(overlap_s * d.fps))
@@ -284,7 +286,7 @@ def generate_clips(checkpoint: str | Path, videos: str | Path, out_dir: str | Pa
             records[it.video_id] = ClipRecord(system, it.video_id, it.class_name, mp4, wav, voc.name, ckpt_str,
                                               str(it.video_path), j.seconds,
                                               windows=describe(j.plan, d.fps, j.seconds),
-                                              deviations=join(deviations))
+                                              deviations=join(deviations), **made_with)
             report.generated.append(it.video_id)
         # Writing overlapped the other stages; what is left here is the part it did not hide.
         t_stage["write"] += time.perf_counter() - t0

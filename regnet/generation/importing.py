@@ -8,14 +8,16 @@
   video's length, at most ``data.clip_seconds``), as the system 'real'.
 
 A wav at another sample rate than ``data.sample_rate`` is refused (naming it) unless ``resample``;
-a file that fails is listed and the others go on.
+a file that fails is listed and the others go on. clips.csv records the data config used to
+import them (clip_seconds, sample_rate and its feature-config hash): a study compares clips of one
+length, and `build-study` refuses systems whose recorded lengths or rates differ.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +59,7 @@ def import_clips(src_dir: str | Path, out_dir: str | Path, system: str, data_cfg
         raise UserError(f"{src_dir}: no wav/flac or video files")
     rows = {r.video_id: r for r in read_manifest(manifest)} if manifest else {}
     earlier = earlier_clips(out_dir, system)
+    made_with = _made_with(data_cfg)
     report = ImportReport(clips_csv=None)
     records: list[ClipRecord] = []
     seen: set[str] = set()
@@ -68,7 +71,8 @@ def import_clips(src_dir: str | Path, out_dir: str | Path, system: str, data_cfg
             seen.add(vid)
             if manifest and vid not in rows:
                 raise UserError(f"{f}: video id '{vid}' is not in {manifest}")
-            records.append(_import_one(f, out_dir, system, rows.get(vid), data_cfg, resample))
+            records.append(replace(_import_one(f, out_dir, system, rows.get(vid), data_cfg, resample),
+                                   **made_with))
             report.imported.append(vid)
         except UserError as e:
             report.failed.append((vid, str(e)))
@@ -114,6 +118,11 @@ def _import_one(f: Path, out_dir: Path, system: str, row: ManifestRow | None, d:
                       duration_s=float(info.duration_s or len(audio) / sr))
 
 
+def _made_with(d: DataConfig) -> dict:
+    """The clips.csv fields saying which data config the clips were imported with."""
+    return dict(clip_seconds=d.clip_seconds, sample_rate=d.sample_rate, feature_config_hash=d.cache_hash())
+
+
 def _check_sound(f: Path, audio: np.ndarray) -> None:
     if len(audio) == 0:
         raise UserError(f"{f}: no audio samples")
@@ -128,6 +137,7 @@ def import_real(manifest: str | Path, out_dir: str | Path, data_cfg: DataConfig,
         raise UserError(f"{manifest}: no videos" + (f" in split '{split}'" if split else ""))
     d, sr = data_cfg, data_cfg.sample_rate
     earlier = earlier_clips(out_dir, system)
+    made_with = _made_with(d)
     report = ImportReport(clips_csv=None)
     records: list[ClipRecord] = []
     for r in tqdm(rows, unit="clip", desc=f"import {system}", disable=None):
@@ -143,7 +153,8 @@ def import_real(manifest: str | Path, out_dir: str | Path, data_cfg: DataConfig,
             write_wav(wav_out, audio, sr)
             mux(r.video_path, wav_out, mp4_out, len(audio) / sr)
             records.append(ClipRecord(system, r.video_id, r.class_name, mp4_out, wav_out,
-                                      source_video=str(r.video_path), duration_s=len(audio) / sr))
+                                      source_video=str(r.video_path), duration_s=len(audio) / sr,
+                                      **made_with))
             report.imported.append(r.video_id)
         except UserError as e:
             report.failed.append((r.video_id, str(e)))

@@ -17,7 +17,7 @@ def energy_envelope(wav: np.ndarray, cfg: DataConfig) -> np.ndarray:
     """Frame RMS (window n_fft, hop hop_length) over the configured clip length."""
     import librosa
 
-    wav = fit_length(wav, int(round(cfg.clip_seconds * cfg.sample_rate)))
+    wav = fit_length(wav, cfg.clip_samples)
     return librosa.feature.rms(y=wav, frame_length=cfg.n_fft, hop_length=cfg.hop_length,
                                center=True)[0].astype(np.float64)
 

@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 
 from regnet.atomic import atomic_path
-from regnet.clips import ClipRecord, read_clips
-from regnet.config import DataConfig
+from regnet.clips import ClipRecord, agreed_settings, read_clips
+from regnet.config import DataConfig, seconds_to_samples
 from regnet.data.manifest import read_manifest
 from regnet.data.mel import fit_length
 from regnet.errors import UserError
@@ -121,7 +121,7 @@ class _AudioCache:
 
     def __init__(self, cfg: DataConfig):
         self.cfg = cfg
-        self.n = int(round(cfg.clip_seconds * cfg.sample_rate))
+        self.n = cfg.clip_samples
         self._wav: dict[Path, np.ndarray] = {}
         self._onsets: dict[Path, object] = {}
 
@@ -162,10 +162,38 @@ def load_clip_lists(paths: list[str | Path]) -> tuple[list[ClipRecord], list[Ski
 
 
 def clip_seconds_of(paths: list[str | Path]) -> float | None:
-    """Median ``duration_s`` of the listed clips, None when no clips.csv gives one."""
+    """The clip length the clips.csv files record (``clip_seconds``; files recording different
+    ones are a `UserError` naming two), else, for files written before it was recorded, the
+    median ``duration_s`` of their clips; None when no clips.csv gives either."""
+    return _clip_length(paths)[0]
+
+
+def _clip_length(paths: list[str | Path]) -> tuple[float | None, bool]:
+    """`clip_seconds_of`, and whether it was recorded (not inferred)."""
+    recorded = agreed_settings(paths, why="clips measured together need one length (give it with "
+                               "--set data.clip_seconds=...)").clip_seconds
+    if recorded is not None:
+        return recorded, True
     durations = [c.duration_s for p in paths for c in read_clips(p, check_files=False)]
     finite = [d for d in durations if np.isfinite(d) and d > 0]
-    return float(np.median(finite)) if finite else None
+    return (float(np.median(finite)) if finite else None), False
+
+
+def data_config_for_clips(cfg: DataConfig, clips: list[str | Path], explicit: bool) -> DataConfig:
+    """``cfg``, or, unless the clip length was given ``explicit``-ly, ``cfg`` at the clips' own
+    length (`clip_seconds_of`: recorded in clips.csv, else inferred from an older file's
+    durations): generated clips are as long as the config that made them, and measuring a 2 s clip
+    padded to the 10 s default would dilute every number."""
+    if not explicit:
+        seconds, recorded = _clip_length(clips)
+        # An inferred length within a step of the config's is the config's (durations are cut to
+        # the source); a recorded one is the length the clips were made at.
+        if seconds is not None and (abs(seconds - cfg.clip_seconds) > 1.0 / cfg.fps
+                                    or (recorded and seconds != cfg.clip_seconds)):
+            log.info("clip length %.3g s taken from clips.csv %s", seconds,
+                     "clip_seconds" if recorded else "duration_s")
+            cfg.clip_seconds = seconds
+    return cfg
 
 
 def evaluate(clips_paths: list[str | Path], cfg: DataConfig, opts: EvaluateOptions,
@@ -282,7 +310,7 @@ def _embed_files(emb: ReleasedEmbedder, paths: list[Path], clip_seconds: float) 
     """Each distinct file read at the embedder's rate (cut / zero-padded to the clip length), embedded."""
     from tqdm import tqdm
 
-    n = int(round(clip_seconds * emb.sample_rate))
+    n = seconds_to_samples(clip_seconds, emb.sample_rate)
     unique = list(dict.fromkeys(paths))
     outs = {}
     batch = 8

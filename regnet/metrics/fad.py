@@ -15,7 +15,7 @@ inaccurate when S1 S2 is singular, which it always is with fewer clips than dime
 - otherwise tr((S1 S2)^(1/2)) = tr((S1^(1/2) S2 S1^(1/2))^(1/2)), the sum of square roots of the
   eigenvalues of a symmetric positive semi-definite D x D matrix (``eigh``).
 
-tests/test_metrics_fad.py checks both against ``scipy.linalg.sqrtm``.
+tests/regnet/metrics/test_fad.py checks both against ``scipy.linalg.sqrtm``.
 """
 
 from __future__ import annotations

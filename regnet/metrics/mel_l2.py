@@ -2,7 +2,7 @@
 
 RegNet measures the distance between the spectrogram of the generated sound and that of the
 reference as the mean squared error of the normalised log-mels (values in [0, 1], the
-representation the generator is trained on; DESIGN §8), and reports it multiplied by 100. Both
+representation the generator is trained on; docs/paper.md), and reports it multiplied by 100. Both
 signals go through `regnet.data.mel.log_mel`, which pads or cuts them to the configured clip length,
 so a shorter or longer clip is compared over the same frames.
 """

@@ -40,6 +40,7 @@ from regnet.data.manifest import ManifestRow, read_manifest
 from regnet.data.mel import log_mel
 from regnet.errors import UserError
 from regnet.metrics.predicted_mel import LABEL as PREDICTED_MEL_LABEL, predicted_mel_l2
+from regnet.metrics.stats import mean_ci
 from regnet.train.dataset import FeatureDataset
 from regnet.train.trainer import LAST, Trainer
 
@@ -159,7 +160,7 @@ def padded_mel(wav: np.ndarray, sr: int, rgb: np.ndarray, duration_s: float, cfg
     d = cfg.data
     if sr != d.sample_rate:
         wav = librosa.resample(wav, orig_sr=sr, target_sr=d.sample_rate)
-    wav = wav[: int(round(d.clip_seconds * d.sample_rate))]
+    wav = wav[: d.clip_samples]
     return log_mel(_pad_audio(wav, source_steps(rgb, duration_s, cfg), d), d)
 
 
@@ -333,22 +334,12 @@ def regularizer_tables(model, visual: torch.Tensor, mixed: torch.Tensor, clean: 
                 swap_to_own_mixed=l2(swap, mixed_np), swap_to_donor_mixed=l2(swap, mixed_np[d])), cos
 
 
-def mean_ci(x: np.ndarray) -> tuple[float, float]:
-    from scipy import stats
-
-    x = np.asarray(x, dtype=float)
-    if len(x) < 2:
-        return float(x.mean()), float("nan")
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return float(x.mean()), float(half)
-
-
 def summarise(df: pd.DataFrame, vs: list[Variant]) -> pd.DataFrame:
     out = []
     for v in vs:
         d = df[df.variant == v.name]
-        m, h = mean_ci(d.l2_clean.to_numpy())
-        mm, mh = mean_ci(d.l2_mixed.to_numpy())
+        clean, mixed = mean_ci(d.l2_clean.to_numpy()), mean_ci(d.l2_mixed.to_numpy())
+        m, h, mm, mh = clean.mean, clean.half_width, mixed.mean, mixed.half_width
         out.append(dict(variant=v.name, label=v.label, n=len(d), seeds=d.seed.nunique(),
                         l2_clean_mean=round(m, 4), l2_clean_ci95=round(h, 4),
                         l2_mixed_mean=round(mm, 4), l2_mixed_ci95=round(mh, 4),

@@ -57,9 +57,11 @@ def variant_checkpoints(runs: Path, variants: list[str] | None, seed: int | None
 
 def build_ablation_study(runs: str | Path, data: str | Path, out: str | Path, *, features: str | Path | None = None,
                          variants: list[str] | None = None, seed: int | None = None, vocoder: str = "griffin-lim",
-                         baseline: bool = False, protocols: str = "real_fake,mos", study_seed: int = 0,
-                         device: torch.device | str = "cpu", extra_args: list[str] | None = None) -> AblationStudy:
-    from regnet.cli import main
+                         baseline: bool = False, design=None,
+                         device: torch.device | str = "cpu") -> AblationStudy:
+    """``design``: (StudyOptions, ScreeningOptions) of the study over the variants' clips (default:
+    real_fake and MOS, as Tables IV and VIII)."""
+    from mturk.trials import StudyOptions, build_screened_study
     from regnet.config import preset
     from regnet.generation.generate import generate_clips
     from regnet.generation.importing import import_real
@@ -88,8 +90,7 @@ def build_ablation_study(runs: str | Path, data: str | Path, out: str | Path, *,
         from regnet.generation.baseline import run_baseline
 
         result.clips["baseline"] = run_baseline(manifest, out / "clips" / "baseline", data_cfg).clips_csv
-    argv = ["-q", "build-study", "--clips", *map(str, result.clips.values()), "--out", str(result.study_dir),
-            "--seed", str(study_seed), "--protocols", protocols, *(extra_args or [])]
-    if main(argv) != 0:
-        raise UserError(f"build-study failed for {result.study_dir} (see the message above)")
+    opts, screening_opts = design or (StudyOptions(protocols=("real_fake", "mos")), None)
+    for line in build_screened_study(list(result.clips.values()), result.study_dir, opts, screening_opts)[1]:
+        log.info("ablate-study: %s", line)
     return result

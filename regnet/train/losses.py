@@ -1,4 +1,4 @@
-"""RegNet losses (paper eq. 4-7; DESIGN §8 for the authors' weighting).
+"""RegNet losses (paper eq. 4-7; docs/paper.md for the authors' weighting).
 
 D: L_D = 1/2 [BCE(D(V, S), 1) + BCE(D(V, S_hat), 0)]  (eq. 4, one D step per G step).
 G, ``train.loss_form``:

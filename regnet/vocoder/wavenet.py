@@ -1,5 +1,5 @@
 """Mel-conditioned WaveNet with a discretised mixture-of-logistics output (Oord et al. 2016;
-r9y9 wavenet_vocoder, which the RegNet authors used; sizes in DESIGN §8).
+r9y9 wavenet_vocoder, which the RegNet authors used; sizes in docs/paper.md).
 
 Parameter names follow r9y9's ``WaveNet`` so the authors' ``*_ema.pth`` checkpoints map with one
 table. r9y9's layout as we read it (``scalar_input=True``, ``gin_channels=-1``, weight norm on;

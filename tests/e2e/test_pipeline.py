@@ -13,45 +13,9 @@ import boto3
 import pandas as pd
 import pytest
 
-from tests.e2e.test_study_walkthrough import play_and_answer_practice, sign_in, take_screening_in_browser
+from tests.helpers.browser import ANSWER, ARGS, do_hit, sign_in, take_screening_in_browser
 
 from regnet.pipelines.quickstart import Quickstart, QuickstartOptions
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--autoplay-policy=no-user-gesture-required"]
-ANSWER = {"pair": "left", "real_fake": "real", "mos": "4"}
-
-
-def _answer_in_browser(page, url: str, hit_id: str, worker: str) -> list[str]:
-    """Accept a HIT on the worker page, play every video to its end, answer, submit. Returns the trial ids."""
-    page.goto(f"{url}/worker?workerId={worker}")  # sign in by link (confirming if someone else was)
-    if page.locator("#confirmSwitch").count():
-        page.click("#confirmSwitch")
-    page.goto(f"{url}/worker/hit?hitId={hit_id}")
-    page.click("#acceptHit")  # a POST form carrying the session's CSRF token
-    page.wait_for_selector("#returnHit")
-    frame = page.frame_locator("iframe").first
-    frame.locator("fieldset.trial").first.wait_for()
-    if frame.locator("fieldset.practice").count():  # the page's practice question, with feedback
-        play_and_answer_practice(frame)
-    trials = frame.locator("fieldset.trial")
-    ids = [trials.nth(i).get_attribute("data-trial-id") for i in range(trials.count())]
-    kinds = [trials.nth(i).get_attribute("data-kind") for i in range(trials.count())]
-    # The page refuses answers until each video has played to its end; play them (muted) as a rater would.
-    frame.locator("body").evaluate(
-        "() => Promise.all([...document.querySelectorAll('video')].map(v => {v.muted = true; return v.play();}))")
-    frame.locator("body").evaluate(
-        "() => new Promise((ok, bad) => { const t0 = Date.now(); (function poll() {"
-        " if ([...document.querySelectorAll('input[type=radio]')].every(e => !e.disabled)) return ok();"
-        " if (Date.now() - t0 > 60000) return bad('answers stayed locked'); setTimeout(poll, 100); })(); })")
-    for tid, kind in zip(ids, kinds):
-        frame.locator(f"input[name='{tid}'][value='{ANSWER[kind]}']").check()
-    frame.locator("#submitButton").click()
-    page.wait_for_function(
-        "() => { const f = document.querySelector('iframe'); try { return !f || "
-        "!f.contentDocument.querySelector('fieldset.trial'); } catch (e) { return true; } }", timeout=30000)
-    return ids
 
 
 @pytest.mark.browser
@@ -95,14 +59,20 @@ def test_synth_to_report_with_a_browser_and_simulated_raters(tmp_path, chromium_
         assert sorted(by_kind.values()) == sorted(ANSWER)
         answered: list[str] = []
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            # The study's screening test comes first (consent, volume, headphone check), as for anyone.
-            sign_in(page, srv.url, "LAB-PERSON-1")
-            take_screening_in_browser(page, srv.url, qs.study, headphones=True)
-            for hit_id in by_kind:
-                answered += _answer_in_browser(page, srv.url, hit_id, "LAB-PERSON-1")
-            browser.close()
+            browser = p.chromium.launch(executable_path=chromium_path, args=ARGS)
+            try:
+                page = browser.new_page()
+                # The study's screening test comes first (consent, volume, headphone check), as for anyone.
+                sign_in(page, srv.url, "LAB-PERSON-1")
+                take_screening_in_browser(page, srv.url, qs.study, headphones=True)
+                for hit_id in by_kind:
+                    # Signed in by link again (confirming if someone else was); each HIT waits for its
+                    # done page to load, so this next goto() is never aborted by that navigation. A
+                    # HIT may or may not open with a practice question (answered if there).
+                    sign_in(page, srv.url, "LAB-PERSON-1")
+                    answered += do_hit(page, srv.url, hit_id, practice=None)
+            finally:
+                browser.close()
 
         qs.simulate(srv)
         votes_path = qs.collect(srv)

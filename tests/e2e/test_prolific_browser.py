@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import responses
 from responses import matchers
+from tests.helpers.browser import ANSWER, ARGS, answer_open_hit, take_screening_in_browser
 from tests.helpers.server import KEY, SECRET, start_inprocess
-from tests.e2e.test_study_walkthrough import ARGS, answer_open_hit, take_screening_in_browser
 from tests.helpers.study import make_manifests
 
 from eval_server.recruit import read_recruit_config
@@ -21,7 +21,6 @@ from mturk.prolific import API_URL
 from regnet.cli import main
 
 PSTUDY = "64f0a1b2c3d4e5f601234567"
-ANSWER = {"pair": "left", "real_fake": "real", "mos": "4"}
 
 
 def _arrive(page, url: str, pid: str) -> None:

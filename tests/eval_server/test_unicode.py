@@ -135,7 +135,7 @@ def test_answers_beside_control_characters_reach_report(server, study, tmp_path,
     """`collect` and `report --db` both read every vote of assignments whose other fields (a comment, a
     timing) hold NUL, CR, CR LF and other control characters, and the report accepts the table."""
     from mturk.report.inputs import load_study as report_study
-    from mturk.report.inputs import load_votes
+    from regnet.commands.report import load_server_votes
     from mturk.report.validate import validate
 
     c = server.client()
@@ -164,7 +164,7 @@ def test_answers_beside_control_characters_reach_report(server, study, tmp_path,
     assert res.skipped == [] and res.new_votes == expected
     info = report_study(study.directory)
     from_collect = validate(read_votes(tmp_path / "votes.csv"), "votes.csv", info)
-    from_db, _ = load_votes(db_url=server.db_url, study=info)
+    from_db, _ = load_server_votes(server.db_url, info)
     from_db = validate(from_db, "db", info)
     assert len(from_collect) == len(from_db) == expected
     key = ["assignment_id", "trial_id", "answer"]

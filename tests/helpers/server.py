@@ -6,19 +6,12 @@ Import what a test module needs: `from server_fixtures import db_url, live_serve
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import os
-import pwd
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +20,15 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
+from tests.helpers.pg import PgCluster, create_pg_database, pg_available, pg_cluster
+
 from eval_server.config import ServerConfig
+from regnet.mturk_xml import html_question as build_html_question
 from eval_server.server import ThreadedServer, build_app, start_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
 KEY, SECRET = "AKTESTKEY0001", "test-secret-0001"
-HTML_NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -75,6 +71,14 @@ class SubprocessServer:
     def client(self, **kw):
         return mturk_client(self.url, **kw)
 
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
 
 def start_subprocess(db_url: str, *extra: str, env: dict | None = None, timeout_s: float = 30) -> SubprocessServer:
     """`regnet-bench serve --port 0` in a child process; the URL is read from its first line."""
@@ -101,92 +105,15 @@ def start_subprocess(db_url: str, *extra: str, env: dict | None = None, timeout_
     return SubprocessServer(url, proc, lines)
 
 
-# ---- PostgreSQL ------------------------------------------------------------------------------------
+# ---- PostgreSQL (the cluster itself: tests/helpers/pg.py) ------------------------------------------
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    cands = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return cands[-1] if cands else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class PgCluster:
-    base: str  # URL without database name
-    admin_url: str
-
-
-@contextlib.contextmanager
-def pg_cluster(tmp: Path) -> Iterator[PgCluster]:
-    """A throwaway cluster on 127.0.0.1, run by an unprivileged user (postgres/nobody when we are root),
-    stopped and removed afterwards."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory) -> Iterator[PgCluster]:
+    if not pg_available():
         if os.environ.get("CI") == "true":
             pytest.fail("PostgreSQL binaries (initdb, pg_ctl) are missing: scripts/setup.sh installs postgresql")
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not installed")
     pytest.importorskip("psycopg2", reason="psycopg2-binary (dev extra) is needed for the PostgreSQL runs")
-    # Directly under the system temp dir: pytest's own folders are private to us, and the cluster's
-    # user must be able to reach its data directory.
-    root = Path(tempfile.mkdtemp(prefix="regnet-pg-", dir=tmp if os.geteuid() != 0 else None))
-    data = root / "data"
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        user = "postgres" if _has_user("postgres") else "nobody"
-        pw = pwd.getpwnam(user)
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        run_as = [shutil.which("runuser") or "/sbin/runuser", "-u", user, "--"]
-    port = _free_port()
-    log = root / "log.txt"
-
-    def run(cmd: list[str], timeout: int) -> None:
-        r = subprocess.run(run_as + cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
-        if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[:1])} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}")
-
-    try:
-        run([initdb, "-D", str(data), "-A", "trust", "-U", "regnet", "--no-sync", "-E", "UTF8"], 120)
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
-        run([pg_ctl, "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "60", "start"], 90)
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
-    try:
-        base = f"postgresql+psycopg2://regnet@127.0.0.1:{port}"
-        yield PgCluster(base=base, admin_url=f"{base}/postgres")
-    finally:
-        subprocess.run(run_as + [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True,
-                       timeout=60, cwd=root)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _has_user(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
-
-
-def create_pg_database(cluster: PgCluster) -> str:
-    from sqlalchemy import create_engine, text
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    eng = create_engine(cluster.admin_url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return f"{cluster.base}/{name}"
-
-
-@pytest.fixture(scope="session")
-def pg(tmp_path_factory) -> Iterator[PgCluster]:
     with pg_cluster(tmp_path_factory.mktemp("pg")) as cluster:
         yield cluster
 
@@ -207,9 +134,9 @@ def sqlite_url(tmp_path) -> str:
 # ---- HIT content ---------------------------------------------------------------------------------------
 
 def html_question(body: str, height: int = 600) -> str:
-    return (f'<HTMLQuestion xmlns="{HTML_NS}"><HTMLContent><![CDATA[<!DOCTYPE html><html><head>'
-            f'<meta charset="utf-8"></head><body>{body}</body></html>]]></HTMLContent>'
-            f"<FrameHeight>{height}</FrameHeight></HTMLQuestion>")
+    """A small HTML page around ``body``, as an HTMLQuestion (the product's one builder)."""
+    return build_html_question(f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{body}</body></html>',
+                               frame_height=height)
 
 
 SIMPLE_FORM = html_question(

@@ -33,7 +33,7 @@ def make_manifests(root: Path, n_videos: int = 6, classes=("dog", "drum"), syste
     for s in systems:
         rows = []
         for i in range(n_videos):
-            clip = make_clip(root / s / f"v{i}.mp4", colors[i % len(colors)], FREQS.get(s, 500) + 10 * i)
+            make_clip(root / s / f"v{i}.mp4", colors[i % len(colors)], FREQS.get(s, 500) + 10 * i)
             rows.append({"system": s, "video_id": f"v{i}", "class": classes[i % len(classes)],
                          "clip_path": f"v{i}.mp4", "wav_path": f"v{i}.mp4"})
         p = root / s / "clips.csv"

@@ -78,7 +78,7 @@ def test_a_misaligned_gold_that_crosses_classes_is_labelled_as_such(one_per_clas
 
 
 def test_every_check_is_labelled_from_the_vocabulary(few, tmp_path):
-    from mturk.study import CHECKS, ROLES
+    from mturk.vocabulary import CHECKS, ROLES
 
     study = build_small_study(few, tmp_path / "s", trials_per_hit=2)
     for t in study.trials:

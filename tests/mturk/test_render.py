@@ -8,7 +8,8 @@ import html5lib
 import pytest
 from tests.helpers.study import build_small_study, make_manifests
 
-from mturk.render import MAX_QUESTION_BYTES, html_question, render_hit
+from mturk.render import render_hit
+from regnet.mturk_xml import MAX_QUESTION_BYTES, html_question
 from mturk.study import HitSpec, Trial
 from regnet.cli import main
 from regnet.errors import UserError
@@ -73,6 +74,15 @@ def test_oversized_page_is_refused(study):
                          "hits": [HitSpec("h9999", "pair", [t.trial_id for t in trials])]})
     with pytest.raises(UserError, match="64 KB"):
         render_hit(big, big.hits[0], "https://m.example")
+
+
+def test_page_holding_cdata_end_is_split_not_refused():
+    import xml.etree.ElementTree as ET
+
+    page = "<p>a]]>b</p><script>if (x[y[0]]>1) {}</script>]]"
+    root = ET.fromstring(html_question(page, frame_height=450))
+    assert root.find("{*}HTMLContent").text == page
+    assert root.find("{*}FrameHeight").text == "450"
 
 
 def test_preview_study_verb(study, tmp_path, capsys):
@@ -221,7 +231,9 @@ def test_mos_scale_has_one_direction_and_one_wording(study):
         assert _anchors(prompt) == {"1": c.worst, "5": c.best} and c.anchors in mos_label(q)
     captions = ["".join(x.itertext()) for x in doc.findall(".//section[@class='references']//figcaption")]
     assert captions[0].startswith("Scores 1") and captions[1].startswith("Scores 5")
-    labels = [v for _, v in __import__("mturk.render", fromlist=["ANSWERS"]).ANSWERS["mos"]]
+    from mturk.vocabulary import ANSWER_LABELS
+
+    labels = list(ANSWER_LABELS["mos"].values())
     assert labels[0].startswith("1 (bad") and labels[-1].startswith("5 (excellent")
 
 

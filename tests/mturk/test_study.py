@@ -152,3 +152,53 @@ def test_cli_build_study(clips, tmp_path, capsys):
     rc = main(["build-study", "--clips", str(clips[0]), "--out", str(tmp_path / "t"), "--reward", "0.001"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: --reward") and err.count("\n") == 1
+
+
+def _record(paths, seconds=0.4, sample_rate=22050):
+    """Give make_manifests' (old-format) clips.csv files the settings generate/import-clips record."""
+    for p in paths:
+        df = pd.read_csv(p)
+        df["clip_seconds"], df["sample_rate"] = seconds, sample_rate
+        df["feature_config_hash"] = f"hash-{df.system[0]}"
+        df.to_csv(p, index=False)
+    return paths
+
+
+def test_study_json_records_clip_length_rate_and_each_systems_feature_hash(tmp_path):
+    clips = _record(make_manifests(tmp_path / "clips", n_videos=6))
+    study = build_small_study(clips, tmp_path / "s", protocols=("pair", "real_fake"))
+    doc = json.loads((tmp_path / "s" / "study.json").read_text())
+    assert doc["clip_seconds"] == 0.4 and doc["sample_rate"] == 22050
+    assert doc["feature_config_hash"] == {s: f"hash-{s}" for s in ("regnet", "baseline", "real")}
+    back = load_study(tmp_path / "s")
+    assert (back.clip_seconds, back.sample_rate, back.feature_config_hash) == (
+        study.clip_seconds, study.sample_rate, study.feature_config_hash) == (0.4, 22050, doc["feature_config_hash"])
+
+
+def test_old_clips_and_old_study_json_without_the_settings_still_load(built, tmp_path):
+    study, d = built  # made from clips.csv files written before the settings were recorded
+    assert study.clip_seconds is None and study.sample_rate is None
+    assert study.feature_config_hash == {s: "" for s in study.systems}
+    old = tmp_path / "old"
+    shutil.copytree(d, old)
+    doc = json.loads((old / "study.json").read_text())
+    for k in ("clip_seconds", "sample_rate", "feature_config_hash"):
+        doc.pop(k, None)
+    (old / "study.json").write_text(json.dumps(doc))
+    back = load_study(old)
+    assert back.clip_seconds is None and back.sample_rate is None and back.feature_config_hash == {}
+    assert len(back.trials) == len(study.trials)
+
+
+def test_clips_of_different_lengths_or_rates_are_refused_naming_both_files(tmp_path, capsys):
+    clips = make_manifests(tmp_path / "clips", n_videos=4)
+    _record(clips[:1], seconds=2.0)
+    _record(clips[1:], seconds=10.0)
+    rc = main(["build-study", "--clips", *map(str, clips), "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and err.count("\n") == 1
+    assert str(clips[0]) in err and str(clips[1]) in err
+    assert not (tmp_path / "s" / "study.json").exists()
+    _record(clips[1:], seconds=2.0, sample_rate=16000)
+    with pytest.raises(UserError, match="sample_rate"):
+        build_study(clips, tmp_path / "t", StudyOptions())

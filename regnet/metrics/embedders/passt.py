@@ -77,6 +77,8 @@ def build(cfg: PasstConfig = PasstConfig()):
     import torch
     import torch.nn as nn
 
+    from regnet.metrics.embedders.vit import Mlp
+
     class Attention(nn.Module):
         def __init__(self, dim, heads):
             super().__init__()
@@ -90,16 +92,6 @@ def build(cfg: PasstConfig = PasstConfig()):
             q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
             attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
             return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
-
-    class Mlp(nn.Module):
-        def __init__(self, dim, hidden):
-            super().__init__()
-            self.fc1 = nn.Linear(dim, hidden)
-            self.act = nn.GELU()
-            self.fc2 = nn.Linear(hidden, dim)
-
-        def forward(self, x):
-            return self.fc2(self.act(self.fc1(x)))
 
     class Block(nn.Module):
         def __init__(self, dim, heads, mlp_ratio):

@@ -169,20 +169,12 @@ def build(cfg: SynchformerConfig = SynchformerConfig()):
     import torch
     import torch.nn as nn
 
+    from regnet.metrics.embedders.vit import Mlp
+
     class PatchEmbed(nn.Module):
         def __init__(self, conv):
             super().__init__()
             self.proj = conv
-
-    class Mlp(nn.Module):
-        def __init__(self, dim, hidden):
-            super().__init__()
-            self.fc1 = nn.Linear(dim, hidden)
-            self.act = nn.GELU()
-            self.fc2 = nn.Linear(hidden, dim)
-
-        def forward(self, x):
-            return self.fc2(self.act(self.fc1(x)))
 
     def attend(q, k, v):
         return torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v

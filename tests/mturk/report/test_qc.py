@@ -133,9 +133,10 @@ def test_everything_dropped_is_an_error_naming_the_rules():
 
 
 def test_wrong_database_is_one_line(tmp_path):
-    pytest.importorskip("eval_server.export")
+    from regnet.commands.report import load_server_votes
+
     with pytest.raises(UserError, match="not a readable regnet-bench server database") as e:
-        load_votes(db_url=f"sqlite:///{tmp_path / 'other.sqlite'}")
+        load_server_votes(f"sqlite:///{tmp_path / 'other.sqlite'}")
     assert "\n" not in str(e.value)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -137,11 +138,11 @@ def test_plan_matches_statsmodels_and_exact_binomial():
     assert exact(p.votes_vote_test, 0.6) >= 0.8 > exact(p.votes_vote_test - 1, 0.6)
     assert p.items_per_cell == max(p.items_item_test, math.ceil(p.votes_vote_test / 3))
     assert p.assignments == p.items_total * 3
-    assert p.cost_total == pytest.approx(p.assignments * 0.10 * 1.2, abs=1e-9)
+    assert p.cost_total == p.assignments * Decimal("0.12")
     big = power.plan(power.PlanOptions(votes_per_item=10, reward=1.0))
-    assert big.cost_total == pytest.approx(big.assignments * 1.4, abs=1e-9)   # +20% at >= 10
+    assert big.cost_total == big.assignments * Decimal("1.40")   # +20% at >= 10
     tiny = power.plan(power.PlanOptions(reward=0.02))
-    assert tiny.fee_total == pytest.approx(tiny.assignments * 0.01, abs=1e-9)  # $0.01 minimum
+    assert tiny.fee_total == tiny.assignments * Decimal("0.01")  # $0.01 minimum
 
 
 def test_plan_cli_new_and_existing(tmp_path, capsys):

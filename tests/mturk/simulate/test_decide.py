@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mturk.simulate.decide import MetricTable, RaterParams, TrialView, answer_trial, criterion_score
+from tests.helpers.trials import make_trial
+
+from mturk.simulate.decide import MetricTable, RaterParams, answer_trial, criterion_score
 
 PERFECT = {"mel_l2_x100": 0.0, "onset_precision": 1.0, "onset_recall": 1.0, "onset_f1": 1.0,
            "envelope_corr": 1.0}
@@ -27,7 +29,7 @@ def table():
 
 
 def pair(left, right, question="missing", **kw):
-    return TrialView("t1", "pair", question, kw.pop("role", "main"), "v1", left, right, **kw)
+    return make_trial("t1", "pair", question, kw.pop("role", "main"), "v1", left, right, **kw)
 
 
 def draw(trial, table, params, n=400, seed=0):
@@ -64,10 +66,10 @@ def test_noise_sets_how_often_the_better_system_wins(table):
 
 def test_real_fake_and_mos(table):
     p = RaterParams(noise=0.0)
-    rf = lambda s: TrialView("t", "real_fake", "real", "main", "v1", s)  # noqa: E731
+    rf = lambda s: make_trial("t", "real_fake", "real", "main", "v1", s)  # noqa: E731
     assert draw(rf("real"), table, p, 5) == ["real"] * 5
     assert draw(rf("late"), table, p, 5) == ["fake"] * 5
-    mos = lambda s: TrialView("t", "mos", "missing", "main", "v1", s)  # noqa: E731
+    mos = lambda s: make_trial("t", "mos", "missing", "main", "v1", s)  # noqa: E731
     assert draw(mos("real"), table, p, 3) == ["5"] * 3
     assert draw(mos("mute"), table, p, 3) == ["1"] * 3
     assert draw(mos("half"), table, p, 3) == ["3"] * 3
@@ -85,7 +87,7 @@ def test_checks_answered_correctly_at_the_set_rate(table):
     answers = draw(gold, table, RaterParams(noise=0.0, check_accuracy=0.9), n=2000)
     assert answers.count("right") / 2000 == pytest.approx(0.9, abs=0.03)
     assert set(draw(gold, table, RaterParams(check_accuracy=0.0), 50)) == {"left"}
-    catch_mos = TrialView("c", "mos", "missing", "catch", "v1", "real", left_sound="silent", truth="1")
+    catch_mos = make_trial("c", "mos", "missing", "catch", "v1", "real", left_sound="silent", truth="1")
     assert set(draw(catch_mos, table, RaterParams(check_accuracy=1.0), 30)) == {"1"}
     identical = pair("real", "real", role="catch", truth="")
     assert set(draw(identical, table, RaterParams(noise=0.0), 50)) == {"left", "right"}

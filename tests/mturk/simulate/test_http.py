@@ -13,43 +13,11 @@ from flask import Flask, abort, jsonify, redirect, request, session
 from werkzeug.serving import make_server
 
 from mturk.render import render_hit
-from mturk.study import HitSpec, Qualifications, Study, Trial, save_study
+from mturk.study import HitSpec, Study, save_study
 from regnet.cli import main
 
-METRICS = pd.DataFrame([
-    {"system": "real", "video_id": "v1", "mel_l2_x100": 0.0, "onset_precision": 1.0, "onset_recall": 1.0,
-     "onset_f1": 1.0, "envelope_corr": 1.0},
-    {"system": "regnet", "video_id": "v1", "mel_l2_x100": 2.0, "onset_precision": 0.9, "onset_recall": 0.9,
-     "onset_f1": 0.9, "envelope_corr": 0.8},
-    {"system": "worse", "video_id": "v1", "mel_l2_x100": 6.0, "onset_precision": 0.1, "onset_recall": 0.1,
-     "onset_f1": 0.1, "envelope_corr": 0.0},
-])
-
-
-def _trial(tid, kind, question, role, left, right="", truth="", left_sound="own", right_sound="",
-           clip_dir=None):
-    clip = (lambda s: str(clip_dir / s / "v1.wav")) if clip_dir else (lambda s: f"{s}/v1.mp4")
-    return Trial(trial_id=tid, kind=kind, question=question, role=role, video_id="v1", class_name="dog",
-                 left_system=left, left_clip=clip(left), left_media=f"m_{tid}_l.mp4",
-                 right_system=right, right_clip=clip(right) if right else "",
-                 right_media=f"m_{tid}_r.mp4" if right else "", left_sound=left_sound,
-                 right_sound=right_sound or ("own" if right else ""), truth=truth)
-
-
-def make_study(clip_dir=None) -> Study:
-    c = {"clip_dir": clip_dir}
-    trials = [_trial("pr-1", "pair", "missing", "main", "regnet", "worse", **c),
-              _trial("pr-2", "pair", "redundant", "main", "worse", "regnet", **c),
-              _trial("ck-1", "pair", "missing", "catch", "regnet", "regnet", **c),
-              _trial("gd-1", "pair", "mismatched", "gold", "real", "real", truth="left", right_sound="other:v2", **c),
-              _trial("rf-1", "real_fake", "real", "main", "real", **c),
-              _trial("rf-2", "real_fake", "real", "main", "worse", **c)]
-    hits = [HitSpec("h1", "pair", ["pr-1", "pr-2", "ck-1", "gd-1"]), HitSpec("h2", "real_fake", ["rf-1", "rf-2"])]
-    return Study(name="sim", uid="u", seed=0, systems=["real", "regnet", "worse"], real_system="real",
-                 protocols=["pair", "real_fake"], questions=["missing", "redundant", "mismatched"],
-                 title="t", description="d", keywords="k", reward="0.10", max_assignments=3,
-                 assignment_duration_s=600, lifetime_s=3600, auto_approval_delay_s=3600, trials_per_hit=2,
-                 qualifications=Qualifications(use_system=False), hits=hits, trials=trials)
+from tests.helpers.media import bursts
+from tests.helpers.simulate import METRICS, make_study
 
 
 class FakeServer:
@@ -151,8 +119,6 @@ def test_bots_take_every_hit_through_http_and_submit_like_a_browser(study_dir, c
 def _write_system_audio(root):
     """real and regnet strike on time, worse 200 ms late; one clips.csv per system."""
     import soundfile as sf
-
-    from tests.regnet.metrics.test_signals import bursts
 
     for system, times in (("real", [0.3, 0.9, 1.4]), ("worse", [0.5, 1.1, 1.6]), ("regnet", [0.3, 0.9, 1.4])):
         d = root / system

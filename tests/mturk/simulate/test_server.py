@@ -14,11 +14,12 @@ from eval_server.app import create_app
 from eval_server.config import ServerConfig
 from eval_server.db import Database
 from mturk.answers import AssignmentInfo, parse_question_form_answers, vote_rows
-from mturk.render import html_question, render_hit
+from mturk.render import render_hit
+from regnet.mturk_xml import html_question
 from mturk.study import save_study
 from regnet.cli import main
 
-from tests.mturk.simulate.test_http import METRICS, make_study
+from tests.helpers.simulate import METRICS, make_study
 
 KEY, SECRET = "AKIDSIMTEST", "sim-secret"
 

@@ -12,7 +12,7 @@ from regnet.data.flow import FlowComputer, resolve_flow_method, tvl1_available
 from regnet.data.video import read_video, write_video
 from regnet.errors import UserError
 
-from tests.regnet.data.test_ingest import square_frames
+from tests.helpers.media import square_frames
 
 
 @pytest.fixture(scope="module")

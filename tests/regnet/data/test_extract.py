@@ -12,7 +12,7 @@ from regnet.data.manifest import ManifestRow, write_manifest
 from regnet.data.video import write_video
 from regnet.errors import UserError
 
-from tests.regnet.data.test_ingest import SR, square_frames, tone
+from tests.helpers.media import SR, square_frames, tone
 
 
 def _row(vid, path, audio=None):

@@ -12,24 +12,7 @@ from regnet.data.extract import _pad_audio, extract_video
 from regnet.data.video import pad_steps, pick_indices, probe, read_video, write_video
 from regnet.errors import UserError
 
-SR = 22050
-
-
-def square_frames(n: int, w: int = 64, h: int = 48, speed: int = 2) -> np.ndarray:
-    """A bright textured square moving right by ``speed`` px per frame (wrapping)."""
-    rng = np.random.default_rng(0)
-    tex = rng.integers(120, 255, size=(12, 12, 3), dtype=np.uint8)
-    f = np.full((n, h, w, 3), 30, dtype=np.uint8)
-    for i in range(n):
-        x = (4 + i * speed) % (w - 12)
-        f[i, 18:30, x:x + 12] = tex
-    return f
-
-
-def tone(seconds: float, sr: int = SR, freq: float = 440.0, channels: int = 1) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    a = (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return a if channels == 1 else np.stack([a] * channels, axis=1)
+from tests.helpers.media import SR, square_frames, tone
 
 
 def fast_paper_data():

@@ -146,7 +146,7 @@ def test_import_clips_round_trips(run, tmp_path):
     (tmp_path / "imp" / "clips.csv").rename(tmp_path / "imp" / "first.csv")
     (src / "strike_x.wav").unlink()
     assert main(["-q", "import-clips", "--system", "baseline", str(src), "--out", str(tmp_path / "imp"),
-                 "--manifest", str(manifest)]) == 0
+                 "--manifest", str(manifest), "--preset", "tiny"]) == 0
     assert (tmp_path / "imp" / "clips.csv").read_text() == (tmp_path / "imp" / "first.csv").read_text()
 
 
@@ -194,3 +194,26 @@ def test_generate_with_a_wavenet_vocoder_records_it(run, tmp_path):
     assert info.has_video and info.has_audio and abs(info.duration_s - 1.25) <= 1 / 21.5
     wav, _ = sf.read(c.wav_path)
     assert np.std(wav) > 1e-3  # a random WaveNet makes noise, not silence
+
+
+def _settings(path):
+    return {(c.clip_seconds, c.sample_rate, c.feature_config_hash) for c in read_clips(path)}
+
+
+def test_clips_csv_records_clip_length_rate_and_feature_hash(run, tmp_path):
+    d = preset("tiny").data
+    # generate: the checkpoint's data config (its clips are cut to their sources, shorter than 2 s)
+    assert _settings(run / "out" / "clips.csv") == {(2.0, 22050, d.cache_hash())}
+    # import-clips (another system) and import real: the data config used to import them
+    src = tmp_path / "theirs"
+    src.mkdir()
+    for w in (run / "out" / "wav").glob("*.wav"):
+        shutil.copy(w, src / w.name)
+    manifest = run / "synth" / "manifest.csv"
+    assert main(["-q", "import-clips", "--system", "other", str(src), "--out", str(tmp_path / "imp"),
+                 "--manifest", str(manifest), "--preset", "tiny"]) == 0
+    assert _settings(tmp_path / "imp" / "clips.csv") == {(2.0, 22050, d.cache_hash())}
+    assert main(["-q", "import-clips", "--system", "real", "--manifest", str(manifest), "--out",
+                 str(tmp_path / "real"), "--preset", "tiny", "--set", "data.clip_seconds=1.5"]) == 0
+    d.clip_seconds = 1.5
+    assert _settings(tmp_path / "real" / "clips.csv") == {(1.5, 22050, d.cache_hash())}

@@ -9,7 +9,7 @@ import soundfile as sf
 from regnet.cli import main
 from regnet.metrics.embedding import load_embedder
 
-from tests.regnet.metrics.test_signals import bursts
+from tests.helpers.media import bursts
 
 SR = 22050
 

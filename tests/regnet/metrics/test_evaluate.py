@@ -3,13 +3,10 @@ clean tracks and event times, the CLI, the embedding plug-in and the skip list."
 
 from __future__ import annotations
 
-import json
 import subprocess
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 
 from regnet.cli import main
 from regnet.config import preset
@@ -18,42 +15,8 @@ from regnet.data.audio import load_audio
 from regnet.metrics.embedding import EmbedderConfig, load_embedder, new_embedder, save_embedder
 from regnet.metrics.evaluate import EvaluateOptions, evaluate, write_results
 
-from tests.regnet.metrics.test_signals import bursts
-
-SR = 22050
-VIDEOS = {"v1": [0.3, 0.8, 1.3], "v2": [0.5, 1.0, 1.6], "v3": [0.2, 0.9, 1.5]}
-
-
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    """A tiny benchmark: clean track = bursts at the events; real = clean + noise; systems
-    'good' (the clean track), 'late' (200 ms late) and 'mute' (silence)."""
-    root = tmp_path_factory.mktemp("bench")
-    for d in ("clean", "events", "real", "good", "late", "mute"):
-        (root / d).mkdir()
-    man, systems = [], {s: [] for s in ("real", "good", "late", "mute")}
-    for k, (vid, ev) in enumerate(VIDEOS.items()):
-        clean = bursts(ev, seed=k)
-        sf.write(root / "clean" / f"{vid}.wav", clean, SR)
-        (root / "events" / f"{vid}.json").write_text(json.dumps(
-            {"video_id": vid, "class": "hit", "events": [{"time_s": t, "class": "hit"} for t in ev]}))
-        waves = {"real": clean + bursts([], seed=k, noise=0.02), "good": clean,
-                 "late": bursts(np.array(ev) + 0.2, seed=k), "mute": np.zeros_like(clean)}
-        for s, w in waves.items():
-            sf.write(root / s / f"{vid}.wav", w, SR)
-            systems[s].append({"system": s, "video_id": vid, "class": "hit",
-                               "clip_path": f"{vid}.wav", "wav_path": f"{vid}.wav", "duration_s": 2.0})
-        man.append({"video_id": vid, "class": "hit", "split": "test", "video_path": f"videos/{vid}.mp4",
-                    "audio_path": f"real/{vid}.wav", "duration_s": 2.0,
-                    "clean_path": f"clean/{vid}.wav", "events_path": f"events/{vid}.json"})
-    pd.DataFrame(man).to_csv(root / "manifest.csv", index=False)
-    for s, rows in systems.items():
-        pd.DataFrame(rows).to_csv(root / s / "clips.csv", index=False)
-    return root
-
-
-def _clips(root, *systems):
-    return [root / s / "clips.csv" for s in systems]
+from tests.helpers.bench import bench_clips
+from tests.helpers.media import SR
 
 
 def _value(summary, system, metric, cls="hit"):
@@ -64,7 +27,7 @@ def _value(summary, system, metric, cls="hit"):
 
 def test_clean_reference_orders_systems(bench):
     cfg = preset("tiny").data
-    res = evaluate(_clips(bench, "good", "late", "mute"), cfg, EvaluateOptions(reference="clean"),
+    res = evaluate(bench_clips(bench, "good", "late", "mute"), cfg, EvaluateOptions(reference="clean"),
                    manifest=bench / "manifest.csv")
     s = res.summary
     assert _value(s, "good", "mel_l2_x100")["mean"] == 0.0
@@ -80,7 +43,7 @@ def test_clean_reference_orders_systems(bench):
 
 def test_real_reference_from_real_clips_and_audio_onsets(bench):
     cfg = preset("tiny").data
-    res = evaluate(_clips(bench, "real", "good", "late"), cfg,
+    res = evaluate(bench_clips(bench, "real", "good", "late"), cfg,
                    EvaluateOptions(reference="real", onset_reference="audio"))
     s = res.summary
     assert _value(s, "real", "mel_l2_x100")["mean"] == 0.0
@@ -115,7 +78,7 @@ def test_cli_writes_tables_and_embedding_metrics(bench, tmp_path, capsys):
     save_embedder(weights, new_embedder(ecfg, seed=1), preset("tiny").data)
     assert load_embedder(weights).classes == ("hit", "other")
     out = tmp_path / "results"
-    rc = main(["evaluate", "--clips", *map(str, _clips(bench, "real", "good", "late")),
+    rc = main(["evaluate", "--clips", *map(str, bench_clips(bench, "real", "good", "late")),
                "--manifest", str(bench / "manifest.csv"), "--reference", "clean",
                "--embedding", str(weights), "--out", str(out)])
     assert rc == 0
@@ -159,3 +122,45 @@ def test_audio_track_of_a_video_file_is_read(bench, tmp_path):
     wav = load_audio(mp4, SR)
     ref = load_audio(bench / "good" / "v1.wav", SR)
     assert abs(len(wav) - len(ref)) < 0.1 * SR  # AAC adds priming samples at most
+
+
+def _recorded(bench, tmp_path, system, seconds):
+    """The bench system's clips.csv with clip_seconds etc. recorded (its duration_s say 2 s)."""
+    df = pd.read_csv(bench / system / "clips.csv")
+    for k in ("clip_path", "wav_path"):
+        df[k] = [str(bench / system / v) for v in df[k]]
+    df["clip_seconds"], df["sample_rate"], df["feature_config_hash"] = seconds, SR, "h"
+    p = tmp_path / system / "clips.csv"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(p, index=False)
+    return p
+
+
+def test_clip_length_is_the_recorded_one_not_the_duration_median(bench, tmp_path):
+    from regnet.config import DataConfig
+    from regnet.metrics.evaluate import clip_seconds_of, data_config_for_clips
+
+    # An old clips.csv (no clip_seconds column): the median of its duration_s, as before.
+    assert clip_seconds_of(bench_clips(bench, "good")) == 2.0
+    assert data_config_for_clips(DataConfig(), bench_clips(bench, "good"), explicit=False).clip_seconds == 2.0
+    # A recorded clip length wins over a duration_s median that disagrees with it.
+    good, real = _recorded(bench, tmp_path, "good", 1.5), _recorded(bench, tmp_path, "real", 1.5)
+    assert clip_seconds_of([good, real]) == 1.5
+    cfg = data_config_for_clips(DataConfig(), [good, real], explicit=False)
+    assert cfg.clip_seconds == 1.5
+    res = evaluate([good, real], cfg, EvaluateOptions())
+    assert set(res.clips["clip_seconds"]) == {1.5}
+    # Given explicitly, the config's length stays.
+    assert data_config_for_clips(DataConfig(), [good], explicit=True).clip_seconds == 10.0
+
+
+def test_clips_recording_different_lengths_are_one_line_error(bench, tmp_path):
+    from regnet.config import DataConfig
+    from regnet.metrics.evaluate import data_config_for_clips
+
+    a, b = _recorded(bench, tmp_path / "a", "good", 1.5), _recorded(bench, tmp_path / "b", "late", 2.0)
+    with pytest.raises(UserError) as e:
+        data_config_for_clips(DataConfig(), [a, b], explicit=False)
+    assert "\n" not in str(e.value) and str(a) in str(e.value) and str(b) in str(e.value)
+    # One length given on the command line measures them both at it.
+    assert data_config_for_clips(DataConfig(), [a, b], explicit=True).clip_seconds == 10.0

@@ -28,7 +28,7 @@ from regnet.errors import UserError
 from regnet.metrics.embedders import EmbedderSpec, check_state_dict, load_released, parse_spec
 from regnet.metrics.embedders import panns, vggish
 
-from tests.regnet.metrics.test_evaluate import _clips, bench  # noqa: F401 - the fixture
+from tests.helpers.bench import bench_clips
 
 torch.set_num_threads(1)
 
@@ -96,7 +96,7 @@ def test_panns_variant_is_read_from_the_stft_kernel(cnn14_file):
         panns.config_from_state(path, state)
 
 
-def test_panns_bad_files_are_one_line_errors_naming_the_tensor(bench, cnn14_file, tmp_path, capsys):  # noqa: F811
+def test_panns_bad_files_are_one_line_errors_naming_the_tensor(bench, cnn14_file, tmp_path, capsys):
     ref, path = cnn14_file
     model = panns.build(panns.config_from_state(path, ref.state_dict()))
     good = ref.state_dict()
@@ -118,7 +118,7 @@ def test_panns_bad_files_are_one_line_errors_naming_the_tensor(bench, cnn14_file
     state = dict(good)
     state.pop("fc_audioset.bias")
     torch.save({"model": state}, broken)
-    rc = main(["evaluate", "--clips", str(_clips(bench, "good")[0]), "--manifest", str(bench / "manifest.csv"),
+    rc = main(["evaluate", "--clips", str(bench_clips(bench, "good")[0]), "--manifest", str(bench / "manifest.csv"),
                "--embedding", f"panns-cnn14={broken}", "--out", str(tmp_path / "r")])
     errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln.lower()]
     assert rc == 2 and len(errors) == 1 and "broken.pth: missing tensor 'fc_audioset.bias'" in errors[0]
@@ -238,8 +238,8 @@ def test_full_unpickler_only_after_the_tensor_loader_refuses(tmp_path, caplog):
         torch_load(tmp_path / "junk.pth")
 
 
-def test_cli_embedding_option_errors(bench, tmp_path, capsys):  # noqa: F811
-    base = ["evaluate", "--clips", str(_clips(bench, "good")[0]), "--manifest", str(bench / "manifest.csv"),
+def test_cli_embedding_option_errors(bench, tmp_path, capsys):
+    base = ["evaluate", "--clips", str(bench_clips(bench, "good")[0]), "--manifest", str(bench / "manifest.csv"),
             "--out", str(tmp_path / "r")]
     for extra, expect in ((["--embedding", "vggish=a.pth", "--embedding", "vggish=b.pth"], "vggish given twice"),
                           (["--vggish-pca", "p.pth"], "--vggish-pca: give --embedding vggish=PATH too"),
@@ -261,11 +261,11 @@ def test_embedding_specs():
         load_released(EmbedderSpec("panns-cnn14", Path("/nonexistent/Cnn14.pth")))
 
 
-def test_evaluate_writes_fd_kl_is_with_sha_and_rate(bench, cnn14_file, vggish_file, tmp_path, capsys):  # noqa: F811
+def test_evaluate_writes_fd_kl_is_with_sha_and_rate(bench, cnn14_file, vggish_file, tmp_path, capsys):
     _, cnn = cnn14_file
     _, vgg = vggish_file
     out = tmp_path / "res"
-    rc = main(["evaluate", "--clips", *map(str, _clips(bench, "good", "late")), "--manifest",
+    rc = main(["evaluate", "--clips", *map(str, bench_clips(bench, "good", "late")), "--manifest",
                str(bench / "manifest.csv"), "--reference", "clean", "--embedding", f"panns-cnn14={cnn}",
                "--embedding", f"vggish={vgg}", "--bootstrap", "20", "--out", str(out)])
     assert rc == 0

@@ -14,28 +14,14 @@ from regnet.metrics.mel_l2 import mel_l2
 from regnet.metrics.onsets import Onsets, detect_onsets, match_count, onset_ap, score_onsets
 from regnet.metrics.stats import mean_ci
 
+from tests.helpers.media import bursts
+
 EVENTS = np.array([0.3, 0.8, 1.3, 1.7])
 
 
 @pytest.fixture(scope="module")
 def cfg():
     return preset("tiny").data  # 2 s clips
-
-
-def bursts(times, sr=22050, seconds=2.0, seed=0, noise=0.0) -> np.ndarray:
-    """Decaying noise bursts (a strike) starting at each time."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    x = np.zeros(n, np.float32)
-    length = int(0.08 * sr)
-    env = np.exp(-np.arange(length) / (0.015 * sr))
-    for t in times:
-        i = int(round(t * sr))
-        seg = (rng.standard_normal(length) * env * 0.5)[: max(0, min(length, n - i))]
-        x[i:i + len(seg)] += seg
-    if noise:
-        x += (rng.standard_normal(n) * noise).astype(np.float32)
-    return x
 
 
 def test_identical_audio_gives_zero_l2_and_perfect_onsets(cfg):

@@ -151,6 +151,9 @@ def test_baseline_pastes_the_class_sound_at_the_visual_events(synth_set, capsys)
     clips = {c.video_id: c for c in read_clips(out / "clips.csv")}
     assert set(clips) == {r.video_id for r in test} and {c.system for c in clips.values()} == {"baseline"}
     d = preset("small").data
+    # clips.csv records the data config the baseline was made (and imported) with
+    assert {(c.clip_seconds, c.sample_rate, c.feature_config_hash) for c in clips.values()} == {
+        (d.clip_seconds, d.sample_rate, d.cache_hash())}
     strike = [r for r in test if r.class_name == "strike"][0]
     train = [r for r in rows if r.split == "train" and r.class_name == "strike"]
     assert choose_polarity(train, d) == "drop"  # a falling block sounds when it stops

@@ -17,28 +17,27 @@ class _Srv:
     url, admin_token = "http://127.0.0.1:8000", "tok"
 
 
-def _recorded(tmp_path, simulate: int) -> tuple[Quickstart, list[list[str]]]:
-    q = Quickstart(QuickstartOptions(workdir=tmp_path, simulate=simulate))
-    calls: list[list[str]] = []
-    q._verb = lambda *argv, ok=(0,): calls.append([str(a) for a in argv]) or 0
-    return q, calls
-
-
 def test_simulated_raters_leave_one_assignment_per_hit_for_a_person(tmp_path):
-    q, calls = _recorded(tmp_path, simulate=3)
-    q.build_study()
-    argv = calls[0]
-    assert argv[0] == "build-study" and argv[argv.index("--assignments") + 1] == "4"
-    q.simulate(_Srv())
-    sim = calls[1]
-    assert sim[sim.index("--n") + 1] == "3"  # 3 of the 4 assignments go to bots
-    assert "--loudspeaker-raters" in sim  # one more bot that the headphone check screens out
+    q = Quickstart(QuickstartOptions(workdir=tmp_path, simulate=3))
+    assert q.study_options().max_assignments == 4
+    n, speakers = q.simulated_raters()
+    assert n == 3  # 3 of the 4 assignments go to bots
+    assert speakers == 1  # one more bot that the headphone check screens out
     text = q.next_steps(_Srv())
     assert "one per HIT is left for a person" in text and "screening test" in text
-    q0, calls0 = _recorded(tmp_path / "people", simulate=0)
-    q0.build_study()
-    assert calls0[0][calls0[0].index("--assignments") + 1] == "3"
+    q0 = Quickstart(QuickstartOptions(workdir=tmp_path / "people", simulate=0))
+    assert q0.study_options().max_assignments == 3
     assert "all left for people" in q0.next_steps(_Srv())
+
+
+def test_stages_log_the_verb_a_user_would_type_with_workdir_relative_paths(tmp_path):
+    """The quickstart calls the library, not the CLI; what it logs (and what results cite) is the verb
+    with the same options, runnable from the workdir."""
+    q = Quickstart(QuickstartOptions(workdir=tmp_path, preset="tiny", overrides=["model.aux_dim=8"]))
+    cmd = q._as_typed("extract", "--manifest", q.manifest, "--out", q.features, *q._model_args())
+    assert cmd == "regnet-bench extract --manifest synth/manifest.csv --out features --preset tiny --set model.aux_dim=8"
+    assert str(tmp_path) not in cmd
+    assert q._config().model.aux_dim == 8 and q._config("train.lr=0.5").train.lr == 0.5
 
 
 class _Random(Dataset):

@@ -16,7 +16,7 @@ import torch
 
 
 def _worker(root: Path) -> None:
-    from tests.regnet.commands.test_train import tiny_cfg
+    from tests.helpers.training import tiny_cfg
 
     from regnet.train import run as run_mod
 
@@ -42,7 +42,7 @@ def _worker(root: Path) -> None:
 
 
 def test_torchrun_gloo_two_processes_agree(tmp_path):
-    from tests.regnet.commands.test_train import make_dataset, tiny_cfg
+    from tests.helpers.training import make_dataset, tiny_cfg
 
     make_dataset(tmp_path, tiny_cfg(), n=12)
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
@@ -65,7 +65,7 @@ def test_torchrun_gloo_two_processes_agree(tmp_path):
 
 
 def _init_weight() -> torch.Tensor:
-    from tests.regnet.commands.test_train import tiny_cfg
+    from tests.helpers.training import tiny_cfg
 
     from regnet.models import RegNet
 
