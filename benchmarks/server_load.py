@@ -6,8 +6,10 @@ herding): during the next-task phase each one repeats "Accept & work" (POST /wor
 answers 303 to the HIT's frame page), loads that page and the HIT's own page in its iframe; during the
 submit phase each submits the assignments it took (POST /mturk/externalSubmit). Reported per level:
 next-task page loads/s and their latency, refusals while the group still had HITs for the rater, submits/s
-with p50/p99, and, after the run, answers stored = answers acknowledged. Backends: SQLite (one server
-process) and PostgreSQL (`serve --processes 2`, a throwaway cluster like the tests', with fsync on).
+with p50/p99, the CPU the server and the clients spent per request (the server's from /proc, its
+worker processes included), and, after the run, answers stored = answers acknowledged. Backends: SQLite
+(`serve --processes 2`: their writers queue on the file's writer lock, eval_server/sqlite_lock.py) and
+PostgreSQL (`serve --processes 2`, a throwaway cluster like the tests', with fsync on).
 
     .venv/bin/python benchmarks/server_load.py                       # the full workload, both backends
     .venv/bin/python benchmarks/server_load.py --hits-per-group 200 --seconds 3 --backends sqlite
@@ -21,7 +23,8 @@ next-task page load (the three requests together).
 
 Bounded: each phase of each level stops after --seconds or --max-per-rater page loads per rater; the
 server and the clients run as separate processes (the clients in --client-processes processes), so
-neither's GIL limits the other, but on a shared machine they share its cores: figures are indicative.
+neither's GIL limits the other, but on a shared machine they share its cores: figures are indicative,
+and the CPU line says how much of the machine each side took.
 The goal (issue 15) is next-task >= 3x Turkle 3.1.0's 52-55/s, measured there under the same load
 generator (Turkle cannot be installed here, so its figures are the issue's), 0 refusals while HITs remain,
 and submit >= 650/s with p99 <= 50 ms at 32 raters, on SQLite. The last line is the SQLite next-task page
@@ -184,6 +187,7 @@ def client_process(url: str, group: str, workers: list[str], hits_in_group: int,
             else:
                 res.submit_errors += 1
 
+    cpu0 = time.process_time()  # all of this process's threads
     for phase in (next_tasks, submits):
         barrier.wait()
         t0 = time.perf_counter()
@@ -197,10 +201,12 @@ def client_process(url: str, group: str, workers: list[str], hits_in_group: int,
                 res.next_task_s = elapsed
             else:
                 res.submit_s = elapsed
-    out.put(results)
+    out.put((results, time.process_time() - cpu0))
 
 
-def run_level(url: str, group: str, n: int, level_tag: str, hits_in_group: int, args) -> list[RaterResult]:
+def run_level(url: str, group: str, n: int, level_tag: str, hits_in_group: int,
+              args) -> tuple[list[RaterResult], float]:
+    """The level's raters in client processes: their results, and the CPU seconds the clients used."""
     ctx = mp.get_context("spawn")
     procs = max(1, min(args.client_processes, n))
     workers = [f"BENCH-{level_tag}-{i:03d}" for i in range(n)]
@@ -213,11 +219,38 @@ def run_level(url: str, group: str, n: int, level_tag: str, hits_in_group: int, 
     for p in ps:
         p.start()
     results: list[RaterResult] = []
+    client_cpu = 0.0
     for _ in ps:
-        results += out.get(timeout=args.seconds * 2 + 600)
+        got, cpu = out.get(timeout=args.seconds * 2 + 600)
+        results += got
+        client_cpu += cpu
     for p in ps:
         p.join(timeout=30)
-    return results
+    return results, client_cpu
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server process and its live children (the
+    `--processes N` workers), from /proc; NaN where /proc does not exist."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, found = 0.0, False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return float("nan")
+    for e in entries:
+        if not e.isdigit():
+            continue
+        try:
+            with open(f"/proc/{e}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, ..., utime (14th field overall), stime (15th).
+        if int(e) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+            found = True
+    return total if found else float("nan")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -262,7 +295,9 @@ def run_backend(name: str, db: str, processes: int, args) -> dict[str, float]:
         acked = 0
         for i, n in enumerate(args.levels):
             group = groups[i % len(groups)]
-            res = run_level(srv.url, group, n, f"{name[:2]}{n}", args.hits_per_group, args)
+            cpu0 = server_cpu_s(srv.proc.pid)
+            res, client_cpu = run_level(srv.url, group, n, f"{name[:2]}{n}", args.hits_per_group, args)
+            server_cpu = server_cpu_s(srv.proc.pid) - cpu0
             loads = sum(r.page_loads for r in res)
             t_next = max(r.next_task_s for r in res)
             lat = [x for r in res for x in r.page_latency]
@@ -278,6 +313,9 @@ def run_backend(name: str, db: str, processes: int, args) -> dict[str, float]:
             slat = [x for r in res for x in r.submit_latency]
             errors = sum(r.submit_errors for r in res)
             acked += subs
+            # What one server core does, whatever the clients took from the shared cores: the rate the
+            # server would reach on a core of its own (sign-in, both phases; an upper bound per core).
+            figures[f"server_cpu_ms_per_request_c{n}"] = server_cpu * 1e3 / max(1, 3 * loads + subs + n)
             figures[f"next_task_c{n}"] = loads / t_next
             figures[f"submit_c{n}"] = subs / t_sub if t_sub else 0.0
             print(f"[{name}] next task {n:>2} raters: {loads:>5} page loads in {t_next:5.2f} s = "
@@ -287,6 +325,11 @@ def run_backend(name: str, db: str, processes: int, args) -> dict[str, float]:
             print(f"[{name}] submit    {n:>2} raters: {subs:>5} submits    in {t_sub:5.2f} s = "
                   f"{figures[f'submit_c{n}']:7.1f}/s (p50 {pct(slat, .5) * 1e3:.0f} ms, "
                   f"p99 {pct(slat, .99) * 1e3:.0f} ms); errors {errors}", flush=True)
+            n_req = 3 * loads + subs
+            print(f"[{name}] CPU       {n:>2} raters: server {server_cpu:.1f} s for {n_req + n} requests = "
+                  f"{figures[f'server_cpu_ms_per_request_c{n}']:.2f} ms each, the clients "
+                  f"{client_cpu * 1e3 / max(1, n_req):.2f} ms each (load average {os.getloadavg()[0]:.1f})",
+                  flush=True)
         stored = stored_answers(db)
         queue_warnings = sum("Task queue depth" in ln for ln in srv.output)
         print(f"[{name}] answers stored = acknowledged: {stored} = {acked}"
@@ -379,9 +422,9 @@ def main() -> None:
     ap.add_argument("--max-per-rater", type=int, default=400, help="most page loads per rater and level")
     ap.add_argument("--threads", type=int, default=16, help="server threads per process")
     ap.add_argument("--pg-processes", type=int, default=2, help="server processes on PostgreSQL")
-    ap.add_argument("--sqlite-processes", type=int, default=1,
-                    help="server processes on SQLite (more than 1: writers of different processes meet at "
-                         "SQLite's file lock and its busy handler)")
+    ap.add_argument("--sqlite-processes", type=int, default=2,
+                    help="server processes on SQLite (their writers queue on the file's writer lock, "
+                         "eval_server/sqlite_lock.py)")
     ap.add_argument("--client-processes", type=int, default=min(4, os.cpu_count() or 1))
     ap.add_argument("--cpu-requests", type=int, default=0,
                     help="instead of the load run: CPU ms per request of each hot route, N requests each")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from eval_server.sqlite_lock import WriterLock
 from eval_server.sqlite_sync import WalSync
 from regnet.errors import UserError
 
@@ -257,22 +257,22 @@ class Database:
     On SQLite a write transaction starts with BEGIN IMMEDIATE, so it takes the write lock before it
     reads: two writers can then never both read "a slot is free" and race to upgrade their locks (which
     SQLite answers with an immediate 'database is locked' instead of waiting). Writers of one process
-    also queue on a threading lock before BEGIN: SQLite's own busy handler polls with sleeps of up to
-    100 ms, so under 32 concurrent submits a waiting writer would sleep long after the lock was free
-    (the submit tail); a thread waiting on the lock wakes as soon as it is released (re-entrant, so a
-    nested write fails at SQLite's busy timeout as before rather than hanging). Writers of other
-    processes on the same file still meet at SQLite's lock (busy_timeout below).
+    queue on `WriterLock` before BEGIN (eval_server/sqlite_lock.py: a thread lock, then a `flock` shared
+    by every server process on the file): SQLite's own busy handler polls with sleeps of up to 100 ms,
+    so under 32 concurrent submits a waiting writer would sleep long after the lock was free (the
+    submit tail); a writer waiting on the lock wakes as soon as it is released.
     """
 
     def __init__(self, url: str):
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self._write_lock = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         # A SQLite file commits with group fsyncs (eval_server/sqlite_sync.py); in memory, or where a
         # directory cannot be fsynced (Windows), every commit syncs itself (synchronous=FULL).
         path = make_url(self.url).database if self.is_sqlite else None
-        self._wal_sync = (WalSync(path) if path and path != ":memory:" and not path.startswith("file:")
-                          and os.name == "posix" else None)
+        is_file = bool(path) and path != ":memory:" and not path.startswith("file:")
+        self._write_lock = (WriterLock(path if is_file else None) if self.is_sqlite
+                            else contextlib.nullcontext())
+        self._wal_sync = WalSync(path) if is_file and os.name == "posix" else None
         if self.is_sqlite:
             self.engine = create_engine(self.url, connect_args={"timeout": 60, "check_same_thread": False},
                                         pool_size=16, max_overflow=16)
@@ -303,6 +303,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if isinstance(self._write_lock, WriterLock):
+            self._write_lock.close()
 
     def setup(self) -> None:
         """Create the schema on first start, run pending migrations after; safe with many processes."""
@@ -373,8 +375,8 @@ def _sqlite_on_connect(dbapi_conn, _record, group_sync: bool = False) -> None:
     # Where WAL mode is refused (some network file systems) every commit syncs itself.
     cur.execute("PRAGMA synchronous=NORMAL" if group_sync and str(mode).lower() == "wal" else "PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    # A writer of another process (serve --processes N) waits up to 60 s for the lock instead of
-    # failing at once; in one process writers already queue on Database._write_lock.
+    # A writer that does not take WriterLock (another program on the file) waits up to 60 s for the
+    # lock instead of failing at once; the server's own writers already queue on WriterLock.
     cur.execute("PRAGMA busy_timeout=60000")
     cur.close()
 
