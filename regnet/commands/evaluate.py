@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="objective metrics: mel L2, onset P/R/F1/Acc/AP, envelope r, [FD, KL, IS, DeSync]",
+        "evaluate", help="objective metrics: mel L2, onset P/R/F1/Acc/AP, envelope r, [FD, KL, IS, DeSync, IB-score]",
         description="Measure generated clips against the real sound (or the synthetic benchmark's "
         "clean relevant track and exact event times) and write objective.md / objective.csv with "
         "mean ± 95% CI per system and class.")
@@ -37,11 +37,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "panns-cnn14 (Cnn14_mAP=0.431.pth or Cnn14_16k_mAP=0.438.pth: FD, KL, IS) or "
                    "vggish (vggish-10086976.pth: FD) or passt (passt-s-f128-p16-s10-ap.476-swa.pt: "
                    "FD, KL, IS) or synchformer (synchformer_state_dict.pth: per-clip audio-visual "
-                   "offset and DeSync against each clip's video); a plain PATH: a fit-embedder file (FD, KL). "
+                   "offset and DeSync against each clip's video) or imagebind (imagebind_huge.pth: per-clip "
+                   "IB-score, audio against the clip's video) or clap (630k-audioset-best.pt or 630k-best.pt: "
+                   "FD; with --clap-tokenizer also the CLAP score); a plain PATH: a fit-embedder file (FD, KL). "
                    "Nothing is downloaded; skipped without it")
     p.add_argument("--vggish-pca", metavar="PATH",
                    help="VGGish PCA parameters (vggish_pca_params-970ea276.pth) to apply torchvggish's "
                    "postprocessing; av-benchmark's FD-VGG uses the raw embeddings (the default)")
+    p.add_argument("--clap-tokenizer", metavar="DIR",
+                   help="folder with roberta-base's vocab.json and merges.txt (downloaded once), for the "
+                   "CLAP score of --embedding clap=PATH; needs transformers (pip install 'regnet-bench[clap]')")
+    p.add_argument("--clap-prompt", default="the sound of {class}", metavar="TEMPLATE",
+                   help="the CLAP score's text per class, {class} = the class name, underscores as "
+                   "spaces (default 'the sound of {class}')")
     p.add_argument("--bootstrap", type=int, default=200, metavar="N",
                    help="bootstrap replicates for the released embedders' intervals (default 200)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -89,7 +97,10 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["regnet-bench", "evaluate", "--clips", *args.clips, "--reference", args.reference]
     for e in args.embedding:
         parts += ["--embedding", str(e)]
+    if args.clap_prompt != "the sound of {class}":
+        parts += ["--clap-prompt", args.clap_prompt]
     for flag, value in (("--manifest", args.manifest), ("--vggish-pca", args.vggish_pca),
+                        ("--clap-tokenizer", args.clap_tokenizer),
                         ("--config", args.config), ("--preset", args.preset)):
         if value:
             parts += [flag, str(value)]
@@ -123,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
                            tolerance_s=args.tolerance, real_system=args.real_system,
                            embedding=own[0] if own else None, released=released,
                            vggish_pca=Path(args.vggish_pca) if args.vggish_pca else None,
+                           clap_tokenizer=Path(args.clap_tokenizer) if args.clap_tokenizer else None,
+                           clap_prompt=args.clap_prompt,
                            bootstrap=args.bootstrap, seed=args.seed)
     result = evaluate(args.clips, cfg, opts, manifest=args.manifest)
     paths = write_results(result, args.out, _command_line(args))

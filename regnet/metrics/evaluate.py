@@ -19,6 +19,17 @@ class with a bootstrap interval: the clip's audio against the video it was made 
 manifest's video, else the clips.csv source_video, else the clip file), read through
 `regnet.data.video.read_video` at 25 fps and `load_audio` at 16 kHz, uncut and unpadded. Clips
 shorter than 4.8 s are skipped for DeSync, as av-benchmark's loaders drop them, and named.
+
+With ``imagebind`` it adds each clip's IB-score, the cosine of ImageBind's embedding of the clip's
+audio (16 kHz through `load_audio`, up to the clip length) and of the same video Synchformer uses
+(a frame every 2 s, `_ib_frames`), and its mean per system and class with a bootstrap interval
+(`ib_metrics`; av-benchmark's IB-Score, see `regnet.metrics.embedders.imagebind`).
+
+With ``clap`` (LAION-CLAP, 48 kHz) it adds FD of the CLAP audio embeddings like the other
+embedders (``fd_clap``), and with ``clap_tokenizer`` (roberta-base's vocab.json + merges.txt) each
+clip's CLAP score, the cosine of its audio embedding with the text embedding of its class's prompt
+(``clap_prompt``, default "the sound of {class}"), and its mean per system and class with a
+bootstrap interval (`clap_scores`; ``clap_score_clap``).
 """
 
 from __future__ import annotations
@@ -68,8 +79,10 @@ SUMMARY_COLUMNS = ["system", "class", "metric", "n", "mean", "ci95_low", "ci95_h
                    "embedder", "weights_sha256", "sample_rate_hz"]
 # Metrics of the released embedders, per embedder name: metric prefix -> table heading.
 RELEASED_METRICS = {"fd": "FD ↓", "kl_softmax": "KL softmax ↓", "kl_sigmoid": "KL sigmoid ↓",
-                    "is": "IS ↑", "desync": "DeSync ↓"}
+                    "is": "IS ↑", "desync": "DeSync ↓", "ib_score": "IB-score ↑", "clap_score": "CLAP score ↑"}
 SYNC_MODEL = "synchformer"  # `regnet.metrics.embedders.synchformer`: audio and video, not an audio embedder
+IB_MODEL = "imagebind"  # `regnet.metrics.embedders.imagebind`: audio and video too, treated like the sync model
+CLAP_MODEL = "clap"  # `regnet.metrics.embedders.clap`: an audio embedder (FD) with a text side (CLAP score)
 
 
 @dataclass
@@ -81,6 +94,8 @@ class EvaluateOptions:
     real_system: str = "real"
     released: list[EmbedderSpec] = field(default_factory=list)  # released embedders (NAME=PATH)
     vggish_pca: Path | None = None  # optional VGGish PCA parameters
+    clap_tokenizer: Path | None = None  # roberta-base's vocab.json + merges.txt, for the CLAP score
+    clap_prompt: str = "the sound of {class}"  # CLAP score text per class; {class} = the class name
     bootstrap: int = 200  # bootstrap replicates for the released embedders' intervals
     seed: int = 0
 
@@ -97,6 +112,14 @@ class EvaluateOptions:
         names = [s.name for s in self.released]
         if len(set(names)) != len(names):
             raise UserError(f"--embedding: {', '.join(sorted({n for n in names if names.count(n) > 1}))} given twice")
+        if "{class}" not in self.clap_prompt:
+            raise UserError(f"--clap-prompt: must contain {{class}} (where the class name goes), got "
+                            f"'{self.clap_prompt}'")
+        try:
+            _prompt(self.clap_prompt, "x")
+        except (KeyError, IndexError, ValueError) as e:
+            raise UserError(f"--clap-prompt: '{self.clap_prompt}' is not a template with only {{class}} "
+                            f"({type(e).__name__}: {e})") from None
 
 
 @dataclass
@@ -271,6 +294,11 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
                 if short:
                     notes.append(f"{emb.name}: {len(short)} clip(s) shorter than {emb.config.window_s:g} s (or "
                                  "unreadable) left out of DeSync: " + ", ".join(short))
+            elif emb.name == IB_MODEL:
+                r, c, short = ib_metrics(emb, per_clip, [g for g, _ in pairs], videos, cfg.clip_seconds, opts)
+                if short:
+                    notes.append(f"{emb.name}: {len(short)} clip(s) with audio under 25 ms or an unreadable "
+                                 "or too short video left out of the IB-score: " + ", ".join(short))
             else:
                 r, c = released_metrics(emb, per_clip, pairs, cfg.clip_seconds, opts)
             rows += r
@@ -289,6 +317,12 @@ def evaluate_clips(clips: list[ClipRecord], cfg: DataConfig, opts: EvaluateOptio
             "system", "video_id", "class", "metric", "value", "embedder", "weights_sha256", "sample_rate_hz"])
         notes.append(f"released embedders: {', '.join(e.name for e in released)}; intervals: "
                      f"bootstrap over clips, {opts.bootstrap} replicates, seed {opts.seed}")
+        for emb in released:
+            if emb.name == CLAP_MODEL:
+                notes.append(f"clap: CLAP score = cosine of each clip's audio embedding with that of the text "
+                             f"'{opts.clap_prompt}' for its class" if emb.text_fn is not None else
+                             "clap: FD only; the CLAP score needs --clap-tokenizer (roberta-base's vocab.json "
+                             "and merges.txt)")
     return result
 
 
@@ -297,9 +331,13 @@ def _load_released(opts: EvaluateOptions) -> list[ReleasedEmbedder]:
 
     if opts.vggish_pca and not any(s.name == "vggish" for s in opts.released):
         raise UserError("--vggish-pca: give --embedding vggish=PATH too")
+    if opts.clap_tokenizer and not any(s.name == CLAP_MODEL for s in opts.released):
+        raise UserError("--clap-tokenizer: give --embedding clap=PATH too")
     out = []
     for spec in opts.released:
         kw = {"pca_path": opts.vggish_pca} if spec.name == "vggish" and opts.vggish_pca else {}
+        if spec.name == CLAP_MODEL:
+            kw = {"tokenizer_dir": opts.clap_tokenizer}
         emb = load_released(spec, **kw)
         log.info("%s: %s, sha256 %s, input %d Hz", emb.name, emb.path, emb.sha256, emb.sample_rate)
         out.append(emb)
@@ -342,6 +380,12 @@ def released_metrics(emb: ReleasedEmbedder, per_clip: pd.DataFrame, pairs: list[
         for k, row in enumerate(per_clip[["system", "video_id", "class"]].to_dict("records")):
             for name, values in kl.items():
                 clip_rows.append({**row, "metric": f"{name}_{emb.name}", "value": float(values[k]), **tag})
+    scores = {}
+    if emb.text_fn is not None:  # CLAP: each clip's audio against its class's prompt
+        scores["clap_score"] = clap_scores(emb, per_clip["class"].tolist(), gen, opts.clap_prompt)
+        for k, row in enumerate(per_clip[["system", "video_id", "class"]].to_dict("records")):
+            clip_rows.append({**row, "metric": f"clap_score_{emb.name}", "value": float(scores["clap_score"][k]),
+                              **tag})
     empty = sum(1 for o in gen + ref if len(o.embeddings) == 0)
     if empty:
         log.warning("%s: %d clip/reference file(s) too short for one frame; they add nothing to FD",
@@ -352,7 +396,7 @@ def released_metrics(emb: ReleasedEmbedder, per_clip: pd.DataFrame, pairs: list[
         fd = bootstrap_frechet([gen[i].embeddings for i in idx], [ref[i].embeddings for i in idx],
                                opts.bootstrap, opts.seed)
         stats = {"fd": fd}
-        for name, values in kl.items():
+        for name, values in {**kl, **scores}.items():
             stats[name] = bootstrap_mean(values[idx], max(opts.bootstrap, 1000) if opts.bootstrap else 0,
                                          opts.seed)
         if emb.has_logits:
@@ -362,6 +406,20 @@ def released_metrics(emb: ReleasedEmbedder, per_clip: pd.DataFrame, pairs: list[
                          "mean": ci.value, "ci95_low": ci.low, "ci95_high": ci.high,
                          "ci_method": "bootstrap" if np.isfinite(ci.low) else "", **tag})
     return rows, clip_rows
+
+
+def _prompt(template: str, class_name: str) -> str:
+    """The CLAP score's text for a class: ``{class}`` replaced by the class name, underscores as
+    spaces (``dog_barking`` -> "dog barking")."""
+    return template.format(**{"class": str(class_name).replace("_", " ")})
+
+
+def clap_scores(emb: ReleasedEmbedder, classes: list[str], gen: list, template: str) -> np.ndarray:
+    """Per clip, the cosine of its (unit) audio embedding with its class prompt's (unit) text
+    embedding; ``gen[k]`` is clip k's `EmbedOutput`."""
+    names = list(dict.fromkeys(classes))
+    text = dict(zip(names, emb.embed_text([_prompt(template, c) for c in names])))
+    return np.array([float(g.embeddings.mean(0) @ text[c]) for g, c in zip(gen, classes)])
 
 
 def _video_of(clip: ClipRecord, index: ReferenceIndex) -> Path:
@@ -436,6 +494,87 @@ def sync_metrics(model, per_clip: pd.DataFrame, wav_paths: list[Path], video_pat
         idx = np.flatnonzero(mask.to_numpy())
         ci = bootstrap_mean(ds[idx], max(opts.bootstrap, 1000) if opts.bootstrap else 0, opts.seed)
         rows.append({"system": system, "class": cls, "metric": f"desync_{model.name}", "n": ci.n,
+                     "mean": ci.value, "ci95_low": ci.low, "ci95_high": ci.high,
+                     "ci_method": "bootstrap" if np.isfinite(ci.low) else "", **tag})
+    return rows, clip_rows, sorted(short)
+
+
+def _ib_frames(path: Path, clip_seconds: float, side: int) -> np.ndarray:
+    """uint8 frames [T >= 2, H, W, 3], short side ``side``, of the clip's video for ImageBind:
+    av-benchmark's ``int(0.5 * clip length)`` frames, one every 2 s from 0 (the last repeated when
+    the video is one frame short, as its VideoDataset does; shorter is an error, which drops the
+    video there too). A clip under 4 s, which av-benchmark cannot score (one frame, no pair), gets
+    its first and last frame at 25 fps: ImageBind's own video loader takes a clip shorter than
+    its 2 s window whole and subsamples 2 frames, its first and last. Scaled by ffmpeg's area
+    filter (av-benchmark: torchvision Resize(224, bicubic)), long side truncated as there."""
+    from regnet.data.video import probe, read_video
+    from regnet.metrics.embedders.imagebind import PAIR_FPS, VIDEO_FPS, video_frame_count
+    from regnet.metrics.embedders.synchformer import video_size
+
+    info = probe(path)
+    if not info.has_video or not info.size:
+        raise UserError(f"{path}: no video stream")
+    size = video_size(*info.size, side)
+    n = video_frame_count(clip_seconds)
+    if n < 2:
+        frames = read_video(path, PAIR_FPS, clip_seconds, size, info=info).frames
+        return frames[[0, -1]]
+    frames = read_video(path, VIDEO_FPS, n / VIDEO_FPS, size, info=info).frames
+    if len(frames) == n - 1:
+        frames = np.concatenate([frames, frames[-1:]])
+    if len(frames) < n:
+        raise UserError(f"{path}: video too short for ImageBind: {len(frames)} of {n} frames at {VIDEO_FPS:g} fps")
+    return frames[:n]
+
+
+def ib_metrics(model, per_clip: pd.DataFrame, wav_paths: list[Path], video_paths: list[Path],
+               clip_seconds: float, opts: EvaluateOptions) -> tuple[list[dict], list[dict], list[str]]:
+    """ImageBind's per-clip IB-score (the cosine of the clip's audio embedding and its video's)
+    and its mean per system and class with a bootstrap interval (summary rows, per-clip rows, and
+    the clips left out); row k of per_clip is wav_paths[k] against video_paths[k]. The audio is
+    read at 16 kHz up to the clip length, unpadded (ImageBind pads the fbank itself)."""
+    from tqdm import tqdm
+
+    from regnet.metrics.embedders.imagebind import ib_score
+    from regnet.metrics.posteriors import bootstrap_mean
+
+    n = len(per_clip)
+    ib = np.full(n, np.nan)
+    keys = per_clip[["system", "video_id"]].astype(str).agg("/".join, axis=1).tolist()
+    short: list[str] = []
+    video_emb: dict[Path, np.ndarray | None] = {}
+    # one video embedded at a time (its 3 x (frames - 1) clips through the 32-layer vision tower),
+    # however many systems were made for it
+    for k in tqdm(sorted(range(n), key=lambda i: str(video_paths[i])), desc=f"{model.name} @ 16 kHz",
+                  unit="clip", disable=None):
+        if video_paths[k] not in video_emb:
+            video_emb.clear()
+            try:
+                frames = _ib_frames(video_paths[k], clip_seconds, model.config.image)
+                video_emb[video_paths[k]] = model.video_embedding(frames)
+            except UserError as e:
+                log.warning("%s: %s: %s", model.name, keys[k], e)
+                video_emb[video_paths[k]] = None
+        try:
+            wav = load_audio(wav_paths[k], model.sample_rate, clip_seconds)
+        except UserError as e:
+            log.warning("%s: %s: %s", model.name, keys[k], e)
+            wav = None
+        v = video_emb[video_paths[k]]
+        a = None if wav is None or v is None else model.audio_embedding(wav)
+        if a is None:
+            short.append(keys[k])
+            continue
+        ib[k] = ib_score(v, a)
+    tag = {"embedder": model.name, "weights_sha256": model.sha256, "sample_rate_hz": model.sample_rate}
+    metric = f"ib_score_{model.name}"
+    clip_rows = [{**row, "metric": metric, "value": float(ib[k]), **tag}
+                 for k, row in enumerate(per_clip[["system", "video_id", "class"]].to_dict("records"))]
+    rows = []
+    for system, cls, mask in _groups(per_clip):
+        idx = np.flatnonzero(mask.to_numpy())
+        ci = bootstrap_mean(ib[idx], max(opts.bootstrap, 1000) if opts.bootstrap else 0, opts.seed)
+        rows.append({"system": system, "class": cls, "metric": metric, "n": ci.n,
                      "mean": ci.value, "ci95_low": ci.low, "ci95_high": ci.high,
                      "ci_method": "bootstrap" if np.isfinite(ci.low) else "", **tag})
     return rows, clip_rows, sorted(short)
@@ -562,7 +701,11 @@ def _released_markdown(result: EvaluationResult) -> list[str]:
               "per-clip KL(reference || generated) of the class posteriors (softmax, or element-wise "
               "sigmoid); IS: Inception Score of the generated clips (av-benchmark's 10 splits, fewer "
               "with under 20 clips). DeSync: mean over clips of Synchformer's absolute predicted "
-              "audio-visual offset (s; the mean of the clip's first and last 4.8 s). "
+              "audio-visual offset (s; the mean of the clip's first and last 4.8 s). IB-score: mean over "
+              "clips of the cosine of ImageBind's audio and video embeddings of the clip (higher = "
+              "audio more like what the video shows). CLAP score: mean over clips of the cosine of "
+              "LAION-CLAP's audio embedding of the clip and its text embedding of the clip's class "
+              "prompt (the note above gives the prompt). "
               "`objective_clips_embedders.csv` has the per-clip KL values and offsets.", ""]
     return lines
 

@@ -13,6 +13,14 @@ the released file's key layout (one file per model), so the real file loads with
 - ``synchformer`` (`regnet.metrics.embedders.synchformer`): Synchformer, ``synchformer_state_dict.pth``
   (video 25 fps at 224x224 with audio at 16 kHz): the audio-visual offset of a clip's first and last
   4.8 s, for DeSync. It is not an audio embedder: `load_released` returns its `SyncModel`.
+- ``clap`` (`regnet.metrics.embedders.clap`): LAION-CLAP HTSAT-tiny, ``630k-audioset-best.pt`` or
+  ``630k-best.pt`` (48 kHz): a unit-length 512-d audio embedding per clip; with roberta-base's
+  tokenizer files (``tokenizer_dir``) and transformers installed, also its text side
+  (``ReleasedEmbedder.embed_text``), for the CLAP score.
+- ``imagebind`` (`regnet.metrics.embedders.imagebind`): ImageBind-huge's vision and audio towers,
+  ``imagebind_huge.pth`` (frames every 2 s at 224 px with audio at 16 kHz): the cosine of a clip's
+  audio and video embeddings, for the IB-score. Like Synchformer it is not an audio embedder:
+  `load_released` returns its `IBModel`.
 
 `load_released` checks the file against the architecture first and names the first missing,
 unexpected or wrong-shaped tensor in a one-line `UserError`.
@@ -52,10 +60,16 @@ class ReleasedEmbedder:
     embed_fn: Callable[[object, list[np.ndarray]], list[EmbedOutput]]
     has_logits: bool
     window_note: str  # how clips shorter than the model's window are handled
+    # an audio-text model's (CLAP's) text side: (model, prompts) -> unit rows [n, D] in the audio
+    # embedding's space; None for audio-only embedders
+    text_fn: Callable[[object, list[str]], np.ndarray] | None = None
 
     def embed(self, wavs: list[np.ndarray]) -> list[EmbedOutput]:
         """Embed mono float waveforms already at ``sample_rate``."""
         return self.embed_fn(self.model, wavs)
+
+    def embed_text(self, prompts: list[str]) -> np.ndarray:
+        return self.text_fn(self.model, prompts)
 
 
 def sha256_of(path: Path) -> str:
@@ -117,16 +131,33 @@ def check_state_dict(path: Path, model, state: dict, optional_suffixes: tuple[st
     return out
 
 
+def state_tensor(path: Path, state: dict, key: str, ndim: int, model: str):
+    """``state[key]``, which a config is read from: a one-line UserError if it is absent or does not
+    have ``ndim`` dimensions (``model`` names what the file should have been)."""
+    t = state.get(key)
+    if t is None:
+        raise UserError(f"{path}: missing tensor '{key}' (is it {model}'s state dict?)")
+    if getattr(t, "ndim", None) != ndim:
+        raise UserError(f"{path}: tensor '{key}' has shape {tuple(getattr(t, 'shape', ()))}, "
+                        f"expected {ndim} dimensions")
+    return t
+
+
+def block_count(state: dict, prefix: str) -> int:
+    """How many numbered blocks ``prefix0.``, ``prefix1.``, ... the state dict holds."""
+    return len({k[len(prefix):].split(".", 1)[0] for k in state if k.startswith(prefix)})
+
+
 # name -> loader(path, **options) -> ReleasedEmbedder; filled lazily so importing this package
 # does not import torch.
 def _loaders() -> dict[str, Callable[..., ReleasedEmbedder]]:
-    from regnet.metrics.embedders import panns, passt, synchformer, vggish
+    from regnet.metrics.embedders import clap, imagebind, panns, passt, synchformer, vggish
 
     return {"panns-cnn14": panns.load, "vggish": vggish.load, "passt": passt.load,
-            "synchformer": synchformer.load}
+            "synchformer": synchformer.load, "clap": clap.load, "imagebind": imagebind.load}
 
 
-EMBEDDER_NAMES = ("panns-cnn14", "vggish", "passt", "synchformer")
+EMBEDDER_NAMES = ("panns-cnn14", "vggish", "passt", "synchformer", "clap", "imagebind")
 
 
 @dataclass(frozen=True)
@@ -152,7 +183,8 @@ def parse_spec(text: str) -> EmbedderSpec | None:
 
 
 def load_released(spec: EmbedderSpec, **options):
-    """The loaded model: a `ReleasedEmbedder`, or for ``synchformer`` its `SyncModel`."""
+    """The loaded model: a `ReleasedEmbedder`, or for ``synchformer`` its `SyncModel`, for
+    ``imagebind`` its `IBModel`."""
     if not spec.path.is_file():
         raise UserError(f"{spec.path}: {spec.name} weights not found (download them once; see the "
                         "README's metrics table)")

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from regnet.errors import UserError
-from regnet.metrics.embedders import check_state_dict, sha256_of, torch_load
+from regnet.metrics.embedders import block_count, check_state_dict, sha256_of, state_tensor, torch_load
 
 log = logging.getLogger(__name__)
 
@@ -462,16 +462,10 @@ def infer_config(path: Path, state: dict, base: SynchformerConfig = SynchformerC
     one-line UserError names a tensor it needs that is absent or malformed."""
 
     def get(key: str, ndim: int):
-        t = state.get(key)
-        if t is None:
-            raise UserError(f"{path}: missing tensor '{key}' (not a Synchformer state dict?)")
-        if getattr(t, "ndim", None) != ndim:
-            raise UserError(f"{path}: tensor '{key}' has shape {tuple(getattr(t, 'shape', ()))}, "
-                            f"expected {ndim} dimensions")
-        return t
+        return state_tensor(path, state, key, ndim, "Synchformer")
 
     def depth(prefix: str) -> int:
-        return len({k[len(prefix):].split(".", 1)[0] for k in state if k.startswith(prefix)})
+        return block_count(state, prefix)
 
     conv3 = get("vfeat_extractor.patch_embed_3d.proj.weight", 5)
     dim, _, tubelet, patch, _ = (int(s) for s in conv3.shape)

@@ -253,8 +253,9 @@ def test_embedding_specs():
     assert parse_spec("vggish=/x/v.pth") == EmbedderSpec("vggish", Path("/x/v.pth"))
     assert parse_spec("embedder.pt") is None
     assert parse_spec("passt=p.pt").name == "passt"
-    with pytest.raises(UserError, match="unknown embedder 'clap'"):
-        parse_spec("clap=/x.pt")
+    assert parse_spec("clap=c.pt").name == "clap"
+    with pytest.raises(UserError, match="unknown embedder 'msclap'"):
+        parse_spec("msclap=/x.pt")
     with pytest.raises(UserError, match="needs the path"):
         parse_spec("vggish=")
     with pytest.raises(UserError, match="weights not found"):
