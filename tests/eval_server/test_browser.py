@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.helpers.browser import task_frame
 from tests.helpers.server import CHROMIUM_ARGS, make_video, start_inprocess, video_question
 
 from eval_server import xml_answers
@@ -39,8 +40,7 @@ def test_rater_does_a_hit_in_chromium(chromium_path, sqlite_url, tmp_path):  # n
 
                 page.click("#acceptHit")
                 page.wait_for_selector("#returnHit")
-                task = page.frame(name="task")
-                task.wait_for_load_state()
+                task = task_frame(page)
                 assert task.evaluate("new URLSearchParams(location.search).get('assignmentId')") != \
                     "ASSIGNMENT_ID_NOT_AVAILABLE"
                 assert task.is_disabled("#go")

@@ -13,6 +13,7 @@ import json
 import threading
 
 import pytest
+from tests.helpers.browser import task_frame
 from tests.helpers.server import CHROMIUM_ARGS, html_question, start_inprocess
 from sqlalchemy import select
 
@@ -126,8 +127,7 @@ def test_two_raters_and_another_origin_in_chromium(chromium_path, sqlite_url):  
                 a.goto(f"{url}/worker/hit?hitId={hit1}")
                 a.click("#acceptHit")
                 a.wait_for_selector("#returnHit")
-                task = a.frame(name="task")
-                task.wait_for_load_state()
+                task = task_frame(a)
                 aid = task.evaluate("new URLSearchParams(location.search).get('assignmentId')")
                 assert _rows(srv.db_url) == {aid: (hit1, "RATERA", "Accepted", None)}
 

@@ -13,6 +13,15 @@ ANSWER = {"pair": "left", "real_fake": "real", "mos": "4"}
 ARGS = CHROMIUM_ARGS + ["--autoplay-policy=no-user-gesture-required"]
 
 
+def task_frame(page):
+    """The HIT page's frame (`<iframe id="task">`), loaded. `page.frame(name="task")` is None for a
+    moment after the accepted page shows its buttons, before the iframe is attached; waiting for the
+    element first closes that race."""
+    frame = page.wait_for_selector("iframe#task", state="attached").content_frame()
+    frame.wait_for_load_state()
+    return frame
+
+
 def sign_in(page, url: str, worker: str) -> None:
     page.goto(f"{url}/worker?workerId={worker}")
     if page.locator("#confirmSwitch").count():
