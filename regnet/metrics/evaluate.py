@@ -365,7 +365,7 @@ def released_metrics(emb: ReleasedEmbedder, per_clip: pd.DataFrame, pairs: list[
     """Summary rows (FD, mean KL, IS per system and class, with bootstrap intervals) and per-clip
     KL rows of one released embedder; ``pairs[k]`` = (clip file, reference file) of per_clip row k."""
     from regnet.metrics.fad import bootstrap_frechet
-    from regnet.metrics.posteriors import bootstrap_inception_score, bootstrap_mean, kl_sigmoid, kl_softmax
+    from regnet.metrics.posteriors import bootstrap_inception_score, kl_sigmoid, kl_softmax
 
     outs = _embed_files(emb, [p for pair in pairs for p in pair], clip_seconds)
     gen = [outs[g] for g, _ in pairs]
@@ -397,8 +397,7 @@ def released_metrics(emb: ReleasedEmbedder, per_clip: pd.DataFrame, pairs: list[
                                opts.bootstrap, opts.seed)
         stats = {"fd": fd}
         for name, values in {**kl, **scores}.items():
-            stats[name] = bootstrap_mean(values[idx], max(opts.bootstrap, 1000) if opts.bootstrap else 0,
-                                         opts.seed)
+            stats[name] = _clip_mean_ci(values[idx], opts)
         if emb.has_logits:
             stats["is"] = bootstrap_inception_score(g_logits[idx], opts.bootstrap, opts.seed)
         for name, ci in stats.items():
@@ -455,7 +454,6 @@ def sync_metrics(model, per_clip: pd.DataFrame, wav_paths: list[Path], video_pat
     from tqdm import tqdm
 
     from regnet.metrics.embedders.synchformer import desync, predicted_offsets
-    from regnet.metrics.posteriors import bootstrap_mean
 
     n = len(per_clip)
     first, last, ds = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
@@ -483,19 +481,9 @@ def sync_metrics(model, per_clip: pd.DataFrame, wav_paths: list[Path], video_pat
             continue
         first[k], last[k] = predicted_offsets(logits)
         ds[k] = desync(logits[:1], logits[1:])[0]
-    tag = {"embedder": model.name, "weights_sha256": model.sha256, "sample_rate_hz": model.sample_rate}
     values = {f"sync_offset_first_s_{model.name}": first, f"sync_offset_last_s_{model.name}": last,
               f"desync_{model.name}": ds}
-    clip_rows = [{**row, "metric": name, "value": float(v[k]), **tag}
-                 for k, row in enumerate(per_clip[["system", "video_id", "class"]].to_dict("records"))
-                 for name, v in values.items()]
-    rows = []
-    for system, cls, mask in _groups(per_clip):
-        idx = np.flatnonzero(mask.to_numpy())
-        ci = bootstrap_mean(ds[idx], max(opts.bootstrap, 1000) if opts.bootstrap else 0, opts.seed)
-        rows.append({"system": system, "class": cls, "metric": f"desync_{model.name}", "n": ci.n,
-                     "mean": ci.value, "ci95_low": ci.low, "ci95_high": ci.high,
-                     "ci_method": "bootstrap" if np.isfinite(ci.low) else "", **tag})
+    rows, clip_rows = _per_clip_metric_rows(model, per_clip, values, f"desync_{model.name}", opts)
     return rows, clip_rows, sorted(short)
 
 
@@ -536,7 +524,6 @@ def ib_metrics(model, per_clip: pd.DataFrame, wav_paths: list[Path], video_paths
     from tqdm import tqdm
 
     from regnet.metrics.embedders.imagebind import ib_score
-    from regnet.metrics.posteriors import bootstrap_mean
 
     n = len(per_clip)
     ib = np.full(n, np.nan)
@@ -566,18 +553,35 @@ def ib_metrics(model, per_clip: pd.DataFrame, wav_paths: list[Path], video_paths
             short.append(keys[k])
             continue
         ib[k] = ib_score(v, a)
-    tag = {"embedder": model.name, "weights_sha256": model.sha256, "sample_rate_hz": model.sample_rate}
     metric = f"ib_score_{model.name}"
-    clip_rows = [{**row, "metric": metric, "value": float(ib[k]), **tag}
-                 for k, row in enumerate(per_clip[["system", "video_id", "class"]].to_dict("records"))]
+    rows, clip_rows = _per_clip_metric_rows(model, per_clip, {metric: ib}, metric, opts)
+    return rows, clip_rows, sorted(short)
+
+
+def _clip_mean_ci(values: np.ndarray, opts: EvaluateOptions):
+    """The mean of per-clip values with its percentile bootstrap interval (at least 1000
+    replicates, none when --bootstrap 0)."""
+    from regnet.metrics.posteriors import bootstrap_mean
+
+    return bootstrap_mean(values, max(opts.bootstrap, 1000) if opts.bootstrap else 0, opts.seed)
+
+
+def _per_clip_metric_rows(model, per_clip: pd.DataFrame, values: dict[str, np.ndarray], summarised: str,
+                          opts: EvaluateOptions) -> tuple[list[dict], list[dict]]:
+    """An audio-visual model's per-clip rows (each array of ``values``, row k = per_clip's row k)
+    and the summary rows of ``values[summarised]``: its mean per system and class with a bootstrap
+    interval; every row tagged with the model's name, weights sha256 and sample rate."""
+    tag = {"embedder": model.name, "weights_sha256": model.sha256, "sample_rate_hz": model.sample_rate}
+    clip_rows = [{**row, "metric": name, "value": float(v[k]), **tag}
+                 for k, row in enumerate(per_clip[["system", "video_id", "class"]].to_dict("records"))
+                 for name, v in values.items()]
     rows = []
     for system, cls, mask in _groups(per_clip):
-        idx = np.flatnonzero(mask.to_numpy())
-        ci = bootstrap_mean(ib[idx], max(opts.bootstrap, 1000) if opts.bootstrap else 0, opts.seed)
-        rows.append({"system": system, "class": cls, "metric": metric, "n": ci.n,
+        ci = _clip_mean_ci(values[summarised][np.flatnonzero(mask.to_numpy())], opts)
+        rows.append({"system": system, "class": cls, "metric": summarised, "n": ci.n,
                      "mean": ci.value, "ci95_low": ci.low, "ci95_high": ci.high,
                      "ci_method": "bootstrap" if np.isfinite(ci.low) else "", **tag})
-    return rows, clip_rows, sorted(short)
+    return rows, clip_rows
 
 
 def _load_embedder(opts: EvaluateOptions):

@@ -133,10 +133,11 @@ def check_state_dict(path: Path, model, state: dict, optional_suffixes: tuple[st
 
 def state_tensor(path: Path, state: dict, key: str, ndim: int, model: str):
     """``state[key]``, which a config is read from: a one-line UserError if it is absent or does not
-    have ``ndim`` dimensions (``model`` names what the file should have been)."""
+    have ``ndim`` dimensions (``model`` names what the file should have been, e.g. "a Synchformer
+    state dict")."""
     t = state.get(key)
     if t is None:
-        raise UserError(f"{path}: missing tensor '{key}' (is it {model}'s state dict?)")
+        raise UserError(f"{path}: missing tensor '{key}' (is it {model}?)")
     if getattr(t, "ndim", None) != ndim:
         raise UserError(f"{path}: tensor '{key}' has shape {tuple(getattr(t, 'shape', ()))}, "
                         f"expected {ndim} dimensions")

@@ -53,7 +53,8 @@ from pathlib import Path
 import numpy as np
 
 from regnet.errors import UserError
-from regnet.metrics.embedders import EmbedOutput, ReleasedEmbedder, check_state_dict, sha256_of, torch_load
+from regnet.metrics.embedders import (EmbedOutput, ReleasedEmbedder, check_state_dict, sha256_of, state_tensor,
+                                      torch_load)
 
 log = logging.getLogger(__name__)
 
@@ -310,10 +311,7 @@ def _count(state: dict, pattern: str) -> int:
 def config_from_state(path: Path, state: dict) -> HtsatConfig:
     """The HTSAT sizes of a checkpoint, read from its tensor shapes."""
     def shape(key: str, ndim: int):
-        w = state.get(key)
-        if w is None or getattr(w, "ndim", -1) != ndim:
-            raise UserError(f"{path}: missing tensor '{key}' (not a LAION-CLAP HTSAT checkpoint?)")
-        return tuple(w.shape)
+        return tuple(state_tensor(path, state, key, ndim, "a LAION-CLAP HTSAT checkpoint").shape)
 
     stft = shape("audio_branch.spectrogram_extractor.stft.conv_real.weight", 3)
     embed_dim, _, patch, _ = shape("audio_branch.patch_embed.proj.weight", 4)
@@ -407,10 +405,8 @@ def build_text(text_state: dict, path: Path):
     transformers = _import_transformers("CLAP's text branch")
 
     def shape(key: str, ndim: int):
-        w = text_state.get(key)
-        if w is None or getattr(w, "ndim", -1) != ndim:
-            raise UserError(f"{path}: missing tensor '{key}' (the CLAP score needs the text branch)")
-        return tuple(w.shape)
+        # the CLAP score needs the text branch
+        return tuple(state_tensor(path, text_state, key, ndim, "a LAION-CLAP text branch").shape)
 
     vocab, width = shape("text_branch.embeddings.word_embeddings.weight", 2)
     positions = shape("text_branch.embeddings.position_embeddings.weight", 2)[0]

@@ -354,7 +354,7 @@ def infer_config(path: Path, state: dict, base: ImageBindConfig = ImageBindConfi
     one-line UserError names a tensor it needs that is absent or malformed."""
 
     def get(key: str, ndim: int):
-        return state_tensor(path, state, key, ndim, "ImageBind")
+        return state_tensor(path, state, key, ndim, "an ImageBind state dict")
 
     def depth(prefix: str) -> int:
         return block_count(state, prefix)

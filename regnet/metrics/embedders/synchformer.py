@@ -462,7 +462,7 @@ def infer_config(path: Path, state: dict, base: SynchformerConfig = SynchformerC
     one-line UserError names a tensor it needs that is absent or malformed."""
 
     def get(key: str, ndim: int):
-        return state_tensor(path, state, key, ndim, "Synchformer")
+        return state_tensor(path, state, key, ndim, "a Synchformer state dict")
 
     def depth(prefix: str) -> int:
         return block_count(state, prefix)
