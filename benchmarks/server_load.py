@@ -8,8 +8,10 @@ submit phase each submits the assignments it took (POST /mturk/externalSubmit). 
 next-task page loads/s and their latency, refusals while the group still had HITs for the rater, submits/s
 with p50/p99, the CPU the server and the clients spent per request (the server's from /proc, its
 worker processes included), and, after the run, answers stored = answers acknowledged. Backends: SQLite
-(`serve --processes 2`: their writers queue on the file's writer lock, eval_server/sqlite_lock.py) and
-PostgreSQL (`serve --processes 2`, a throwaway cluster like the tests', with fsync on).
+(`serve --processes 2 --threads 4`: their writers queue on the file's writer lock,
+eval_server/sqlite_lock.py) and PostgreSQL (the same, on a throwaway cluster like the tests', with fsync
+on). Each rater is one keep-alive HTTP/1.1 connection with its cookies (`RaterHttp`, http.client), so
+the clients, which share the machine's cores with the server, take as little of them as they can.
 
     .venv/bin/python benchmarks/server_load.py                       # the full workload, both backends
     .venv/bin/python benchmarks/server_load.py --hits-per-group 200 --seconds 3 --backends sqlite
@@ -47,6 +49,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the throwaway PostgreSQL cluster and the server process, as the tests make them
@@ -124,31 +127,81 @@ class RaterResult:
     submit_s: float = 0.0
 
 
-def _sign_in(url: str, worker: str):
-    import requests
-    s = requests.Session()
-    r = s.get(f"{url}/worker", params={"workerId": worker}, timeout=60)
-    m = CSRF_META.search(r.text)
-    if r.status_code != 200 or not m:
-        raise RuntimeError(f"sign-in as {worker} failed ({r.status_code}): {r.text[:200]}")
+class RaterHttp:
+    """One rater's browser, as lean as a load generator can make it: one keep-alive HTTP/1.1
+    connection (http.client) and its cookies. `requests` spent about 0.85 ms of CPU per request here,
+    on the same two cores as the server (benchmarks/README.md), so it measured the client as much as
+    the server; this one sends the same requests for a fraction of that."""
+
+    def __init__(self, url: str, timeout: float = 60.0):
+        import http.client
+        from urllib.parse import urlsplit
+
+        u = urlsplit(url)
+        self._make = lambda: http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        self._conn = self._make()
+        self.cookies: dict[str, str] = {}
+        self.headers: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        """(status, headers with lower-case names, body); redirects are not followed."""
+        from urllib.parse import urlencode
+
+        headers = dict(self.headers)
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        for attempt in (0, 1):
+            try:
+                self._conn.request(method, path, body=body, headers=headers)
+                r = self._conn.getresponse()
+                data = r.read()
+                break
+            except (ConnectionError, OSError) as e:
+                # The server closed an idle keep-alive connection: one new connection, as a browser would.
+                self._conn.close()
+                self._conn = self._make()
+                if attempt:
+                    raise RuntimeError(f"{method} {path}: {e}") from None
+        for k, v in r.getheaders():
+            if k.lower() == "set-cookie":
+                name, _, value = v.split(";", 1)[0].partition("=")
+                self.cookies[name.strip()] = value.strip()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self._conn.close()
+
+def _sign_in(url: str, worker: str) -> RaterHttp:
+    s = RaterHttp(url)
+    status, headers, body = s.request("GET", "/worker?" + urlencode({"workerId": worker}))
+    if status in (302, 303):  # the link sign-in lands on /worker itself
+        status, _, body = s.request("GET", urlsplit(headers["location"]).path)
+    m = CSRF_META.search(body)
+    if status != 200 or not m:
+        raise RuntimeError(f"sign-in as {worker} failed ({status}): {body[:200]}")
     s.headers["X-CSRFToken"] = m.group(1)
     return s
 
 
-def _next_task(s, url: str, group: str) -> tuple[int, str | None]:
+def _next_task(s: RaterHttp, group: str) -> tuple[int, str | None]:
     """Accept & work, then load the frame page and the HIT page in it; (accept status, assignment id)."""
-    r = s.post(f"{url}/worker/accept-next", params={"hitTypeId": group}, allow_redirects=False, timeout=60)
-    if r.status_code not in (302, 303):
-        return r.status_code, None
-    loc = r.headers["Location"]
-    frame = s.get(url + loc, timeout=60)
-    m = IFRAME_SRC.search(frame.text)
-    if frame.status_code != 200 or not m:
-        return -frame.status_code, None
-    task = s.get(url + html.unescape(m.group(1)), timeout=60)
-    if task.status_code != 200:
-        return -task.status_code, None
-    return 200, loc.split("assignmentId=")[1].split("&")[0]
+    status, headers, _ = s.request("POST", "/worker/accept-next?" + urlencode({"hitTypeId": group}))
+    if status not in (302, 303):
+        return status, None
+    loc = urlsplit(headers["location"])
+    frame_path = loc.path + ("?" + loc.query if loc.query else "")
+    status, _, body = s.request("GET", frame_path)
+    m = IFRAME_SRC.search(body)
+    if status != 200 or not m:
+        return -status, None
+    status, _, _ = s.request("GET", html.unescape(m.group(1)))
+    if status != 200:
+        return -status, None
+    return 200, frame_path.split("assignmentId=")[1].split("&")[0]
 
 
 def client_process(url: str, group: str, workers: list[str], hits_in_group: int, seconds: float,
@@ -163,7 +216,7 @@ def client_process(url: str, group: str, workers: list[str], hits_in_group: int,
         s, res = sessions[k], results[k]
         while time.time() < stop_at and res.page_loads < min(max_per_rater, hits_in_group):
             t0 = time.perf_counter()
-            status, aid = _next_task(s, url, group)
+            status, aid = _next_task(s, group)
             if aid is None:
                 res.refusal_codes[status] = res.refusal_codes.get(status, 0) + 1
                 # A rater may take each HIT of the group once; the group holds more than all raters take.
@@ -180,8 +233,8 @@ def client_process(url: str, group: str, workers: list[str], hits_in_group: int,
             if time.time() >= stop_at:
                 return
             t0 = time.perf_counter()
-            r = s.post(f"{url}/mturk/externalSubmit", data={"assignmentId": aid, "t1": f"answer {aid}"}, timeout=60)
-            if r.status_code == 200:
+            status, _, _ = s.request("POST", "/mturk/externalSubmit", {"assignmentId": aid, "t1": f"answer {aid}"})
+            if status == 200:
                 res.submit_latency.append(time.perf_counter() - t0)
                 res.submits += 1
             else:
@@ -285,12 +338,13 @@ def run_backend(name: str, db: str, processes: int, args) -> dict[str, float]:
               f"({n_hits / dt:.0f}/s)", flush=True)
         s = _sign_in(srv.url, "BENCH-LIST")
         t1 = time.perf_counter()
-        page = s.get(f"{srv.url}/worker", timeout=60)
+        page = s.request("GET", "/worker")[2]
         t2 = time.perf_counter()
-        api = s.get(f"{srv.url}/worker/api/hits", timeout=60)
+        api = s.request("GET", "/worker/api/hits")[2]
         t3 = time.perf_counter()
-        print(f"[{name}] HIT list with {n_hits} HITs on the server: /worker {len(page.content)} bytes in "
-              f"{(t2 - t1) * 1e3:.0f} ms, /worker/api/hits {len(api.content)} bytes in {(t3 - t2) * 1e3:.0f} ms",
+        s.close()
+        print(f"[{name}] HIT list with {n_hits} HITs on the server: /worker {len(page.encode())} bytes in "
+              f"{(t2 - t1) * 1e3:.0f} ms, /worker/api/hits {len(api.encode())} bytes in {(t3 - t2) * 1e3:.0f} ms",
               flush=True)
         acked = 0
         for i, n in enumerate(args.levels):
@@ -420,7 +474,8 @@ def main() -> None:
     ap.add_argument("--levels", default="1,8,32", help="concurrent raters per level")
     ap.add_argument("--seconds", type=float, default=8.0, help="most seconds per phase and level")
     ap.add_argument("--max-per-rater", type=int, default=400, help="most page loads per rater and level")
-    ap.add_argument("--threads", type=int, default=16, help="server threads per process")
+    ap.add_argument("--threads", type=int, default=4,
+                    help="server threads per process (4 had the tightest submit tail at 32 raters on 2 cores; '16 and 10 queued longer behind the GIL, benchmarks/README.md)")
     ap.add_argument("--pg-processes", type=int, default=2, help="server processes on PostgreSQL")
     ap.add_argument("--sqlite-processes", type=int, default=2,
                     help="server processes on SQLite (their writers queue on the file's writer lock, "

@@ -292,11 +292,39 @@ class Database:
                 yield s
 
     @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A pooled connection for a hot path that runs Core statements, in `read_on` and `write_on`
+        transactions of its own."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @staticmethod
+    def read_on(conn: Connection):
+        """A read transaction on `conn` (a context manager)."""
+        return conn.begin()
+
+    @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        with self._write_lock, self.engine.connect() as conn:
+        """A write transaction (an ORM session), committed on leaving, acknowledged once durable; the
+        write lock is held as in `write_on`."""
+        with self.engine.connect() as conn:
+            with self._write_lock:
+                conn.execution_options(regnet_write=True)
+                with Session(bind=conn, expire_on_commit=False) as s, s.begin():
+                    yield s
+        if self._wal_sync is not None:
+            self._wal_sync.sync()
+
+    @contextlib.contextmanager
+    def write_on(self, conn: Connection) -> Iterator[Connection]:
+        """A write transaction on `conn`, committed on leaving and acknowledged once durable. The write
+        lock is held for the transaction alone, not for a pool checkout or a connection's reset: every
+        writer of the file, in every serve process, waits for it (at 32 raters in
+        benchmarks/server_load.py the submit latency was almost all that wait)."""
+        with self._write_lock:
             conn.execution_options(regnet_write=True)
-            with Session(bind=conn, expire_on_commit=False) as s, s.begin():
-                yield s
+            with conn.begin():
+                yield conn
         # Committed, the write lock released: acknowledged only once the WAL is on disk (group fsync).
         if self._wal_sync is not None:
             self._wal_sync.sync()

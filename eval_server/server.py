@@ -20,6 +20,7 @@ from flask import Flask
 from eval_server.app import create_app
 from eval_server.config import ServerConfig
 from eval_server.db import Database
+from eval_server.queue_log import summarise_queue_warnings
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def bind(host: str, port: int) -> socket.socket:
 def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> None:
     """Serve until interrupted. With processes > 1, forked children share the listening socket and the
     database; the parent only supervises them."""
+    summarise_queue_warnings()
     if processes <= 1:
         waitress.serve(app, sockets=[sock], threads=threads, ident="regnet-bench", clear_untrusted_proxy_headers=True)
         return

@@ -13,7 +13,7 @@ import time
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
@@ -297,9 +297,11 @@ def external_submit() -> Response:
     except WorkerError as e:
         return _text(e.status, e.message)
     done = url_for("worker.done", assignmentId=a.id, hitId=a.hit_id)
-    # The form usually posts from inside the worker page's iframe: move the whole window on.
-    return Response(render_template("submitted.html", done=done, assignment_id=a.id),
-                    content_type="text/html; charset=utf-8")
+    # The form usually posts from inside the worker page's iframe: the page moves the whole window on.
+    # Rendered without Flask's context processors (request, session, the CSRF token), which it does not
+    # use: this runs on every submit.
+    page = current_app.jinja_env.get_template("submitted.html").render(done=done, assignment_id=a.id)
+    return Response(page, content_type="text/html; charset=utf-8")
 
 
 def _recruit_outcome(s, worker_id: str, more: list[dict]) -> str | None:

@@ -36,13 +36,18 @@ def _hit(c, question: str, max_assignments: int = 2) -> str:
                         LifetimeInSeconds=600, MaxAssignments=max_assignments, Question=question)["HIT"]["HITId"]
 
 
-def _set_hit(server, hit_id: str, **values) -> None:
+def _set_row(server, table, row_id: str, **values) -> None:
+    """Change a stored row behind the server's back, through a Database of its own."""
     db = Database(server.db_url)
     try:
         with db.write() as s:
-            s.execute(update(HIT).where(HIT.id == hit_id).values(**values))
+            s.execute(update(table).where(table.id == row_id).values(**values))
     finally:
         db.dispose()
+
+
+def _set_hit(server, hit_id: str, **values) -> None:
+    _set_row(server, HIT, hit_id, **values)
 
 
 def _frame_and_task(r, url: str, hit_id: str, aid: str):
@@ -226,4 +231,120 @@ def test_a_failed_wal_fsync_acknowledges_nothing(tmp_path, monkeypatch):
     assert len(calls) >= 2  # the second write had an fsync of its own
     with db.read() as s:
         assert {m.key for m in s.query(Meta).filter(Meta.key.in_(["a", "b"]))} == {"a", "b"}
+    db.dispose()
+
+
+# ---- submit's fast path (eval_server/assignments.py _submit_fast) ---------------------------------------
+
+@pytest.fixture
+def any_server(db_url):  # noqa: F811
+    s = start_inprocess(db_url)
+    yield s
+    s.close()
+
+
+def _stored(server, aid: str):
+    from eval_server.db import Assignment
+
+    db = Database(server.db_url)
+    try:
+        with db.read() as s:
+            a = s.get(Assignment, aid)
+            delay = a.auto_approval_time - a.submit_time if a.submit_time is not None else None
+            return a.status, a.answer_fields, a.answer_xml, delay
+    finally:
+        db.dispose()
+
+
+def test_the_fast_submit_stores_what_the_full_path_stores(any_server, monkeypatch):
+    from eval_server import assignments
+
+    c = any_server.client()
+    doc = _page("same answers")
+    fast_hit, full_hit = _hit(c, doc, 1), _hit(c, doc, 1)
+    r = rater(any_server.url, "F1")
+    fast = assignment_of(accept_hit(r, any_server.url, fast_hit))
+    full = assignment_of(accept_hit(r, any_server.url, full_hit))
+    answer = {"answer": "a & b <c>\x01 ☃", "extra": ""}
+    assert r.post(f"{any_server.url}/mturk/externalSubmit", data={"assignmentId": fast, **answer},
+                  timeout=30).status_code == 200
+    taken: list[str] = []
+    monkeypatch.setattr(assignments, "_submit_fast", lambda db, aid, *a, **k: taken.append(aid))
+    assert r.post(f"{any_server.url}/mturk/externalSubmit", data={"assignmentId": full, **answer},
+                  timeout=30).status_code == 200
+    assert taken == [full]  # the full path ran for the second one only
+    assert _stored(any_server, fast) == _stored(any_server, full)
+    status, fields, xml, delay = _stored(any_server, fast)
+    assert status == "Submitted" and delay > 0 and "rb:escaped" in xml
+
+
+@pytest.mark.parametrize("meanwhile", ["returned", "submitted", "expired"])
+def test_a_change_between_the_fast_submits_read_and_its_write_is_decided_by_the_full_path(
+        any_server, monkeypatch, meanwhile):
+    """The fast path reads without the write lock; what happens to the assignment before its guarded
+    UPDATE (a Return, another submit of it, the deadline passing) must end as the full path decides."""
+    from eval_server.db import Assignment
+
+    c = any_server.client()
+    hit = _hit(c, _page("race"), 1)
+    r = rater(any_server.url, "R1")
+    aid = assignment_of(accept_hit(r, any_server.url, hit))
+    change = {"returned": dict(status="Abandoned", slot=None, active_worker=None),
+              "submitted": dict(status="Submitted", answer_fields='[["answer", "first"]]', submit_time=1.0,
+                                auto_approval_time=2.0),
+              "expired": dict(deadline=0.0)}[meanwhile]
+    real = Database.write_on
+    fired: list[bool] = []
+
+    def meddle(self, conn):
+        if not fired:
+            fired.append(True)
+            _set_row(any_server, Assignment, aid, **change)
+        return real(self, conn)
+    monkeypatch.setattr(Database, "write_on", meddle)
+    resp = r.post(f"{any_server.url}/mturk/externalSubmit", data={"assignmentId": aid, "answer": "late"}, timeout=30)
+    assert fired
+    assert resp.status_code == {"returned": 410, "submitted": 409, "expired": 410}[meanwhile], resp.text
+    status, fields, _, _ = _stored(any_server, aid)
+    assert "late" not in (fields or "")
+    assert status == ("Submitted" if meanwhile == "submitted" else "Abandoned")
+
+
+def test_write_on_holds_the_write_lock_for_the_transaction_only_and_returns_after_its_fsync(tmp_path, monkeypatch):
+    """Core writes (write_on) keep Database.write's promises: committed before the fsync that
+    acknowledges them, that fsync outside the write lock, and the call returns only after it."""
+    import os
+    import sqlite3
+    import threading
+
+    from eval_server import sqlite_sync
+    from eval_server.db import Meta
+
+    db_file = tmp_path / "w.sqlite"
+    db = Database(str(db_file))
+    db.setup()
+    seen: list[tuple[bool, bool]] = []
+    real_fsync = os.fsync
+
+    def checking_fsync(fd):
+        if os.path.realpath(f"/proc/self/fd/{fd}") == str(db_file) + "-wal":
+            with sqlite3.connect(db_file) as other:
+                visible = other.execute("SELECT count(*) FROM rb_meta WHERE key = 'core'").fetchone()[0] == 1
+            got = []
+
+            def probe():  # another thread can take the write lock: nobody holds it
+                free = db._write_lock._thread_lock.acquire(blocking=False)
+                if free:
+                    db._write_lock._thread_lock.release()
+                got.append(free)
+            t = threading.Thread(target=probe)
+            t.start()
+            t.join()
+            seen.append((visible, got[0]))
+        return real_fsync(fd)
+    monkeypatch.setattr(sqlite_sync.os, "fsync", checking_fsync)
+    with db.connection() as conn:
+        with db.write_on(conn):
+            conn.execute(Meta.__table__.insert().values(key="core", value="1"))
+        assert seen == [(True, True)]  # returned after one fsync, which ran committed and unlocked
     db.dispose()
