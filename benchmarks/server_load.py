@@ -135,7 +135,6 @@ class RaterHttp:
 
     def __init__(self, url: str, timeout: float = 60.0):
         import http.client
-        from urllib.parse import urlsplit
 
         u = urlsplit(url)
         self._make = lambda: http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
@@ -145,8 +144,6 @@ class RaterHttp:
 
     def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         """(status, headers with lower-case names, body); redirects are not followed."""
-        from urllib.parse import urlencode
-
         headers = dict(self.headers)
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -162,6 +159,8 @@ class RaterHttp:
                 break
             except (ConnectionError, OSError) as e:
                 # The server closed an idle keep-alive connection: one new connection, as a browser would.
+                # A submit the server did take is refused when sent again (409), so it counts as an error,
+                # never twice.
                 self._conn.close()
                 self._conn = self._make()
                 if attempt:
@@ -174,6 +173,7 @@ class RaterHttp:
 
     def close(self) -> None:
         self._conn.close()
+
 
 def _sign_in(url: str, worker: str) -> RaterHttp:
     s = RaterHttp(url)
