@@ -311,7 +311,7 @@ def _submit_fast(db: Database, assignment_id: str, fields: list[tuple[str, str]]
     concurrent UpdateHITTypeOfHIT orders after this submit)."""
     pre, store = _fast_stmts()
     with db.connection() as conn:
-        with db.read_on(conn):
+        with conn.begin():
             a = conn.execute(pre, {"aid": assignment_id}).first()
         if (a is None or a.worker_id != worker_id or a.status != "Accepted" or at > a.deadline
                 or a.assignment_policy or (a.hit_policy and not a.hit_policy_done)):

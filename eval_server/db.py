@@ -293,15 +293,10 @@ class Database:
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Connection]:
-        """A pooled connection for a hot path that runs Core statements, in `read_on` and `write_on`
-        transactions of its own."""
+        """A pooled connection for a hot path that runs Core statements, in transactions of its own
+        (`conn.begin()` to read, `write_on` to write)."""
         with self.engine.connect() as conn:
             yield conn
-
-    @staticmethod
-    def read_on(conn: Connection):
-        """A read transaction on `conn` (a context manager)."""
-        return conn.begin()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
