@@ -475,7 +475,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="most seconds per phase and level")
     ap.add_argument("--max-per-rater", type=int, default=400, help="most page loads per rater and level")
     ap.add_argument("--threads", type=int, default=4,
-                    help="server threads per process (4 had the tightest submit tail at 32 raters on 2 cores; '16 and 10 queued longer behind the GIL, benchmarks/README.md)")
+                    help="server threads per process (4 had the tightest submit tail at 32 raters on 2 cores; "
+                         "10 and 16 queued longer behind the GIL: benchmarks/README.md)")
     ap.add_argument("--pg-processes", type=int, default=2, help="server processes on PostgreSQL")
     ap.add_argument("--sqlite-processes", type=int, default=2,
                     help="server processes on SQLite (their writers queue on the file's writer lock, "

@@ -300,26 +300,26 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction (an ORM session), committed on leaving, acknowledged once durable; the
-        write lock is held as in `write_on`."""
-        with self.engine.connect() as conn:
-            with self._write_lock:
-                conn.execution_options(regnet_write=True)
-                with Session(bind=conn, expire_on_commit=False) as s, s.begin():
-                    yield s
-        if self._wal_sync is not None:
-            self._wal_sync.sync()
+        """A write transaction (an ORM session), committed on leaving, acknowledged once durable."""
+        with self.engine.connect() as conn, self._writing(conn):
+            with Session(bind=conn, expire_on_commit=False) as s, s.begin():
+                yield s
 
     @contextlib.contextmanager
     def write_on(self, conn: Connection) -> Iterator[Connection]:
-        """A write transaction on `conn`, committed on leaving and acknowledged once durable. The write
-        lock is held for the transaction alone, not for a pool checkout or a connection's reset: every
-        writer of the file, in every serve process, waits for it (at 32 raters in
-        benchmarks/server_load.py the submit latency was almost all that wait)."""
+        """A write transaction on `conn` (Core), committed on leaving, acknowledged once durable."""
+        with self._writing(conn), conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def _writing(self, conn: Connection) -> Iterator[None]:
+        """The write lock around one transaction on `conn` (which the block begins and commits), then the
+        wait for its durability. The lock is held for the transaction alone, not for a pool checkout
+        or a connection's reset: every writer of the file, in every serve process, waits for it (at 32
+        raters in benchmarks/server_load.py the submit latency was almost all that wait)."""
         with self._write_lock:
             conn.execution_options(regnet_write=True)
-            with conn.begin():
-                yield conn
+            yield
         # Committed, the write lock released: acknowledged only once the WAL is on disk (group fsync).
         if self._wal_sync is not None:
             self._wal_sync.sync()
