@@ -46,6 +46,11 @@ class DiscriminatorPair(nn.Module):
         return self.d.logits(visual, real), self.d.logits(visual, fake)
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether oneDNN can run bf16 kernels (the LSTM's included) on this CPU."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 @dataclass
 class SpeedOptions:
     amp: bool
@@ -55,7 +60,12 @@ class SpeedOptions:
     @classmethod
     def resolve(cls, cfg: Config, device: torch.device) -> "SpeedOptions":
         t = cfg.train
-        return cls(amp=(device.type == "cuda") if t.amp is None else bool(t.amp),
+        amp = (device.type == "cuda") if t.amp is None else bool(t.amp)
+        # oneDNN's bf16 LSTM needs AVX-512 bf16; without it the first step dies deep in the LSTM.
+        if amp and device.type == "cpu" and not cpu_bf16_supported():
+            raise UserError("train.amp: this CPU has no bf16 support for the LSTM (oneDNN reports none); "
+                            "set train.amp to false")
+        return cls(amp=amp,
                    compile=bool(t.compile), fused_adam=bool(t.fused_adam) and device.type == "cuda")
 
 

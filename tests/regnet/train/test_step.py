@@ -8,7 +8,7 @@ import torch
 from regnet.config import preset
 from regnet.errors import UserError
 from regnet.train.losses import discriminator_loss, generator_loss
-from regnet.train.trainer import SpeedOptions, Trainer, lr_factor
+from regnet.train.trainer import SpeedOptions, Trainer, cpu_bf16_supported, lr_factor
 
 
 def _batch(cfg, batch=4, seed=0):
@@ -74,6 +74,16 @@ def _run_steps(cfg, device, n=3, **speed):
     return [tr.train_step(v, m) for _ in range(n)]
 
 
+def test_cpu_amp_without_bf16_is_a_clear_error(tiny_config, monkeypatch):
+    import regnet.train.trainer as trainer
+
+    monkeypatch.setattr(trainer, "cpu_bf16_supported", lambda: False)
+    tiny_config.train.amp = True
+    with pytest.raises(UserError, match="train.amp"):
+        Trainer(tiny_config, "cpu")
+
+
+@pytest.mark.skipif(not cpu_bf16_supported(), reason="this CPU has no bf16 support in oneDNN")
 def test_bf16_autocast_step_matches_fp32_on_cpu(tiny_config):
     tiny_config.model.visual_dim = 32
     plain = _run_steps(tiny_config.copy(), "cpu", amp=False)
