@@ -12,6 +12,7 @@ from eval_server import admin, media, next_task, requester, worker
 from eval_server.config import ServerConfig
 from eval_server.db import Database
 from eval_server.errors import ApiError
+from eval_server.sessions import RememberedCookieSessions
 from eval_server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def create_app(config: ServerConfig, db: Database | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.config["SECRET_KEY"] = config.secret_key
+    app.session_interface = RememberedCookieSessions()
     # Lax, not Strict: raters arrive by links from other sites (Prolific, a lab's e-mail) and a Strict
     # cookie would be withheld on that first navigation and its redirects, signing them out. Lax still
     # withholds it from cross-site POSTs and frames; every state change is a POST, and the GET routes

@@ -305,23 +305,22 @@ def _submit_fast(db: Database, assignment_id: str, fields: list[tuple[str, str]]
                  worker_id: str) -> Submitted | None:
     """The common submit (the rater's own accepted assignment, in time, no uploads, no review policy to
     run) with the least work under the write lock, which every writer of the database queues on: the
-    answers' JSON and XML are built from a read before it, and under it one guarded UPDATE decides.
-    None when the read or the UPDATE finds anything else; `submit`'s full path then decides (and says
-    why it refuses) under the lock. The auto-approval delay is the HIT type's as read just before (a
-    concurrent UpdateHITTypeOfHIT orders after this submit)."""
+    answers' JSON and XML are built from a read before it, and under it one guarded UPDATE, a transaction
+    of its own, decides (on SQLite one driver call: eval_server/one_statement.py). None when the read or
+    the UPDATE finds anything else; `submit`'s full path then decides (and says why it refuses) under
+    the lock. The auto-approval delay is the HIT type's as read just before (a concurrent
+    UpdateHITTypeOfHIT orders after this submit)."""
     pre, store = _fast_stmts()
-    with db.connection() as conn:
-        with conn.begin():
-            a = conn.execute(pre, {"aid": assignment_id}).first()
+    with db.single() as one:
+        a = one.first(pre, {"aid": assignment_id})
         if (a is None or a.worker_id != worker_id or a.status != "Accepted" or at > a.deadline
                 or a.assignment_policy or (a.hit_policy and not a.hit_policy_done)):
             return None
         params = {"aid": assignment_id, "worker": worker_id, "at": at, "auto": at + a.auto_approval_delay,
                   "fields": json.dumps(fields),
                   "xml": xml_answers.build(fields, question_cache.parse(a.question).selection_ids)}
-        with db.write_on(conn):
-            if conn.execute(store, params).rowcount != 1:
-                return None
+        if one.write(store, params) != 1:
+            return None
     return Submitted(id=a.id, hit_id=a.hit_id, worker_id=a.worker_id, submit_time=at)
 
 

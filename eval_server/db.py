@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from eval_server.one_statement import CoreOneStatement, OneStatement, SqliteOneStatement, StatementCache
 from eval_server.sqlite_lock import WriterLock
 from eval_server.sqlite_sync import WalSync
 from regnet.errors import UserError
@@ -279,6 +280,7 @@ class Database:
             group = self._wal_sync is not None
             event.listen(self.engine, "connect", lambda conn, record: _sqlite_on_connect(conn, record, group))
             event.listen(self.engine, "begin", _sqlite_on_begin)
+            self._statements = StatementCache(self.engine.dialect)
         else:
             try:
                 self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -290,13 +292,6 @@ class Database:
         with self.engine.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
             with s.begin():
                 yield s
-
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """A pooled connection for a hot path that runs Core statements, in transactions of its own
-        (`conn.begin()` to read, `write_on` to write)."""
-        with self.engine.connect() as conn:
-            yield conn
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
@@ -312,13 +307,34 @@ class Database:
             yield conn
 
     @contextlib.contextmanager
+    def single(self) -> Iterator[OneStatement]:
+        """A pooled connection whose statements are each a transaction of their own, writes acknowledged
+        once durable (eval_server/one_statement.py: on SQLite the write lock is held for one driver call)."""
+        if self.is_sqlite:
+            raw = self.engine.raw_connection()
+            try:
+                yield SqliteOneStatement(raw.driver_connection, self._statements, self._durable)
+            finally:
+                raw.close()
+        else:
+            with self.engine.connect() as conn:
+                yield CoreOneStatement(conn, self.write_on)
+
+    @contextlib.contextmanager
     def _writing(self, conn: Connection) -> Iterator[None]:
         """The write lock around one transaction on `conn` (which the block begins and commits), then the
-        wait for its durability. The lock is held for the transaction alone, not for a pool checkout
-        or a connection's reset: every writer of the file, in every serve process, waits for it (at 32
-        raters in benchmarks/server_load.py the submit latency was almost all that wait)."""
-        with self._write_lock:
+        wait for its durability."""
+        with self._durable():
             conn.execution_options(regnet_write=True)
+            yield
+
+    @contextlib.contextmanager
+    def _durable(self) -> Iterator[None]:
+        """The write lock around the block, then the wait for its durability. The lock is held for the
+        transaction alone, not for a pool checkout or a connection's reset: every writer of the file, in
+        every serve process, waits for it (at 32 raters in benchmarks/server_load.py the submit latency
+        was almost all that wait)."""
+        with self._write_lock:
             yield
         # Committed, the write lock released: acknowledged only once the WAL is on disk (group fsync).
         if self._wal_sync is not None:
