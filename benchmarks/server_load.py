@@ -8,8 +8,8 @@ submit phase each submits the assignments it took (POST /mturk/externalSubmit). 
 next-task page loads/s and their latency, refusals while the group still had HITs for the rater, submits/s
 with p50/p99, the CPU the server and the clients spent per request (the server's from /proc, its
 worker processes included), and, after the run, answers stored = answers acknowledged. Backends: SQLite
-(`serve --processes 2 --threads 4`: their writers queue on the file's writer lock,
-eval_server/sqlite_lock.py) and PostgreSQL (the same, on a throwaway cluster like the tests', with fsync
+(`serve --processes 3 --threads 2`: their writers queue on the file's writer lock,
+eval_server/sqlite_lock.py, and their connections split evenly, eval_server/accept_balance.py) and PostgreSQL (the same, on a throwaway cluster like the tests', with fsync
 on). Each rater is one keep-alive HTTP/1.1 connection with its cookies (`RaterHttp`, http.client), so
 the clients, which share the machine's cores with the server, take as little of them as they can.
 
@@ -325,15 +325,15 @@ def stored_answers(db: str) -> int:
         d.dispose()
 
 
-def run_backend(name: str, db: str, processes: int, args) -> dict[str, float]:
-    srv = start_server(db, processes, args.threads)
+def run_backend(name: str, db: str, processes: int, threads: int, args) -> dict[str, float]:
+    srv = start_server(db, processes, threads)
     figures: dict[str, float] = {}
     try:
         t0 = time.perf_counter()
         groups = make_workload(srv.url, args.groups, args.hits_per_group, args.assignments)
         n_hits = args.groups * args.hits_per_group
         dt = time.perf_counter() - t0
-        print(f"[{name}] server {srv.url}, processes {processes}, threads {args.threads}; {args.groups} groups x "
+        print(f"[{name}] server {srv.url}, processes {processes}, threads {threads}; {args.groups} groups x "
               f"{args.hits_per_group} HITs x {args.assignments} assignments = {n_hits} HITs created in {dt:.1f} s "
               f"({n_hits / dt:.0f}/s)", flush=True)
         s = _sign_in(srv.url, "BENCH-LIST")
@@ -474,13 +474,14 @@ def main() -> None:
     ap.add_argument("--levels", default="1,8,32", help="concurrent raters per level")
     ap.add_argument("--seconds", type=float, default=8.0, help="most seconds per phase and level")
     ap.add_argument("--max-per-rater", type=int, default=400, help="most page loads per rater and level")
-    ap.add_argument("--threads", type=int, default=4,
-                    help="server threads per process (4 had the tightest submit tail at 32 raters on 2 cores; "
-                         "10 and 16 queued longer behind the GIL: benchmarks/README.md)")
     ap.add_argument("--pg-processes", type=int, default=2, help="server processes on PostgreSQL")
-    ap.add_argument("--sqlite-processes", type=int, default=2,
+    ap.add_argument("--pg-threads", type=int, default=4, help="server threads per process on PostgreSQL")
+    ap.add_argument("--sqlite-processes", type=int, default=3,
                     help="server processes on SQLite (their writers queue on the file's writer lock, "
                          "eval_server/sqlite_lock.py)")
+    ap.add_argument("--sqlite-threads", type=int, default=2,
+                    help="server threads per process on SQLite (3 x 2 had the shortest submit tail at 32 raters "
+                         "on 2 cores; more threads per process queue longer behind its GIL: benchmarks/README.md)")
     ap.add_argument("--client-processes", type=int, default=min(4, os.cpu_count() or 1))
     ap.add_argument("--cpu-requests", type=int, default=0,
                     help="instead of the load run: CPU ms per request of each hot route, N requests each")
@@ -508,11 +509,12 @@ def main() -> None:
             continue
         if b == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
-                results[b] = run_backend("sqlite", os.path.join(tmp, "bench.sqlite"), args.sqlite_processes, args)
+                results[b] = run_backend("sqlite", os.path.join(tmp, "bench.sqlite"), args.sqlite_processes,
+                                         args.sqlite_threads, args)
         else:
             try:
                 with postgres_db() as url:
-                    results[b] = run_backend("postgresql", url, args.pg_processes, args)
+                    results[b] = run_backend("postgresql", url, args.pg_processes, args.pg_threads, args)
             except (RuntimeError, subprocess.CalledProcessError) as e:
                 print(f"[postgresql] not run: {e}", flush=True)
     top = max(args.levels)

@@ -18,6 +18,7 @@ from pathlib import Path
 import waitress
 from flask import Flask
 
+from eval_server.accept_balance import ConnectionShares
 from eval_server.app import create_app
 from eval_server.config import ServerConfig
 from eval_server.db import Database
@@ -89,15 +90,20 @@ def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> N
     if processes <= 1:
         waitress.serve(app, sockets=[sock], threads=threads, ident="regnet-bench", clear_untrusted_proxy_headers=True)
         return
+    shares = ConnectionShares(processes)
     children = []
-    for _ in range(processes):
+    for me in range(processes):
         pid = os.fork()
         if pid == 0:
             # Each child gets fresh database connections: pooled ones must not cross a fork.
             app.extensions["regnet_eval_server"].db.engine.dispose(close=False)
             signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
             try:
-                waitress.serve(app, sockets=[sock], threads=threads, ident="regnet-bench")
+                srv = waitress.create_server(app, sockets=[sock], threads=threads, ident="regnet-bench",
+                                             clear_untrusted_proxy_headers=True)
+                shares.attach(srv, me)
+                srv.print_listen("Serving on http://{}:{}")
+                srv.run()
             finally:
                 os._exit(0)
         children.append(pid)
