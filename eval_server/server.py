@@ -4,6 +4,7 @@ then serve it with waitress, in one process or several sharing one listening soc
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import logging
 import os
@@ -26,6 +27,7 @@ from eval_server.queue_log import summarise_queue_warnings
 from regnet.errors import UserError
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> N
         waitress.serve(app, sockets=[sock], threads=threads, ident="regnet-bench", clear_untrusted_proxy_headers=True)
         return
     shares = ConnectionShares(processes)
+    parent = os.getpid()
     children = []
     for me in range(processes):
         pid = os.fork()
@@ -98,6 +101,7 @@ def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> N
             # Each child gets fresh database connections: pooled ones must not cross a fork.
             app.extensions["regnet_eval_server"].db.engine.dispose(close=False)
             signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+            die_with_parent(parent)
             try:
                 srv = waitress.create_server(app, sockets=[sock], threads=threads, ident="regnet-bench",
                                              clear_untrusted_proxy_headers=True)
@@ -122,6 +126,21 @@ def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> N
         stop()
         for pid in children:
             os.waitpid(pid, 0)
+
+
+def die_with_parent(parent: int) -> None:
+    """End this server process when `serve`'s parent ends. Killed with SIGKILL, which it cannot pass on,
+    the parent would otherwise leave its children answering on the port and writing to the database,
+    with nothing left to stop them. The kernel's parent-death signal does it on Linux; elsewhere this is
+    a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        log.warning("server process %d will not stop with its parent (prctl: errno %d)", os.getpid(),
+                    ctypes.get_errno())
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os._exit(0)
 
 
 def freeze_startup_heap() -> None:

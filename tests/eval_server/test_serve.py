@@ -1,12 +1,22 @@
 """`eval_server.server.serve` moves the start-up heap out of the collector's sight before it serves or
-forks (a full collection over it stalled a serve process for ~100 ms)."""
+forks (a full collection over it stalled a serve process for ~100 ms), and its forked processes end with
+it."""
 
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
 
 from eval_server import server
+from tests.helpers.server import start_subprocess
 
 
 def test_freezing_leaves_a_full_collection_little_to_walk():
@@ -29,3 +39,39 @@ def test_serve_freezes_before_it_serves(monkeypatch):
     with socket.socket() as sock:
         server.serve(object(), sock, threads=1, processes=1)
     assert order == ["freeze", "serve"]
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_server_processes_end_with_a_killed_parent(tmp_path):
+    """SIGKILL on `serve --processes 2` (a supervisor, an OOM kill): its children must not go on
+    answering on the port and writing to the database with nothing left to stop them."""
+    srv = start_subprocess(f"sqlite:///{tmp_path / 'k.db'}", "--processes", "2", "--threads", "2")
+    try:
+        deadline = time.monotonic() + 30
+        children: list[int] = []
+        while len(children) < 2 and time.monotonic() < deadline:
+            children = [int(c) for c in Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()]
+            time.sleep(0.05)
+        assert len(children) == 2
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(_alive(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [c for c in children if _alive(c)], "server processes outlived their parent"
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", urlsplit(srv.url).port), timeout=2).close()
+    finally:
+        for c in children:
+            if _alive(c):
+                os.kill(c, signal.SIGKILL)
+        srv.stop()
