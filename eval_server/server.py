@@ -23,6 +23,7 @@ from eval_server.accept_balance import ConnectionShares
 from eval_server.app import create_app
 from eval_server.config import ServerConfig
 from eval_server.db import Database
+from eval_server.http_channel import quiet
 from eval_server.queue_log import summarise_queue_warnings
 from regnet.errors import UserError
 
@@ -90,7 +91,9 @@ def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> N
     summarise_queue_warnings()
     freeze_startup_heap()
     if processes <= 1:
-        waitress.serve(app, sockets=[sock], threads=threads, ident="regnet-bench", clear_untrusted_proxy_headers=True)
+        srv = waitress_server(app, sockets=[sock], threads=threads)
+        srv.print_listen("Serving on http://{}:{}")
+        srv.run()
         return
     shares = ConnectionShares(processes)
     parent = os.getpid()
@@ -103,8 +106,7 @@ def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> N
             signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
             die_with_parent(parent)
             try:
-                srv = waitress.create_server(app, sockets=[sock], threads=threads, ident="regnet-bench",
-                                             clear_untrusted_proxy_headers=True)
+                srv = waitress_server(app, sockets=[sock], threads=threads)
                 shares.attach(srv, me)
                 srv.print_listen("Serving on http://{}:{}")
                 srv.run()
@@ -126,6 +128,14 @@ def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> N
         stop()
         for pid in children:
             os.waitpid(pid, 0)
+
+
+def waitress_server(app: Flask, **adjustments):
+    """A waitress server for `app` (one listening socket) whose connections do not busy-loop while a
+    request thread writes (eval_server/http_channel.py)."""
+    srv = waitress.create_server(app, ident="regnet-bench", clear_untrusted_proxy_headers=True, **adjustments)
+    quiet(srv)
+    return srv
 
 
 def die_with_parent(parent: int) -> None:
@@ -193,7 +203,7 @@ class ThreadedServer:
 def start_in_thread(app: Flask, host: str = "127.0.0.1", port: int = 0, threads: int = 8,
                     connection_limit: int = 100) -> ThreadedServer:
     try:
-        srv = waitress.create_server(app, host=host, port=port, threads=threads, connection_limit=connection_limit)
+        srv = waitress_server(app, host=host, port=port, threads=threads, connection_limit=connection_limit)
     except OSError as e:
         raise UserError(f"--host/--port: cannot listen on {host}:{port} ({e.strerror})") from None
     t = threading.Thread(target=srv.run, daemon=True, name="eval-server")

@@ -35,7 +35,10 @@ def test_freezing_leaves_a_full_collection_little_to_walk():
 def test_serve_freezes_before_it_serves(monkeypatch):
     order: list[str] = []
     monkeypatch.setattr(server, "freeze_startup_heap", lambda: order.append("freeze"))
-    monkeypatch.setattr(server.waitress, "serve", lambda *a, **k: order.append("serve"))
+    class Server:
+        def print_listen(self, _): pass
+        def run(self): order.append("serve")
+    monkeypatch.setattr(server, "waitress_server", lambda *a, **k: Server())
     with socket.socket() as sock:
         server.serve(object(), sock, threads=1, processes=1)
     assert order == ["freeze", "serve"]
