@@ -9,9 +9,10 @@ next-task page loads/s and their latency, refusals while the group still had HIT
 with p50/p99, the CPU the server and the clients spent per request (the server's from /proc, its
 worker processes included), and, after the run, answers stored = answers acknowledged. Backends: SQLite
 (`serve --processes 3 --threads 2`: their writers queue on the file's writer lock,
-eval_server/sqlite_lock.py, and their connections split evenly, eval_server/accept_balance.py) and PostgreSQL (the same, on a throwaway cluster like the tests', with fsync
-on). Each rater is one keep-alive HTTP/1.1 connection with its cookies (`RaterHttp`, http.client), so
-the clients, which share the machine's cores with the server, take as little of them as they can.
+eval_server/sqlite_lock.py, and their connections split evenly, eval_server/accept_balance.py) and
+PostgreSQL (`--processes 2 --threads 4`, on a throwaway cluster like the tests', with fsync on). Each
+rater is one keep-alive HTTP/1.1 connection with its cookies (`RaterHttp`, http.client), so the clients,
+which share the machine's cores with the server, take as little of them as they can.
 
     .venv/bin/python benchmarks/server_load.py                       # the full workload, both backends
     .venv/bin/python benchmarks/server_load.py --hits-per-group 200 --seconds 3 --backends sqlite

@@ -25,8 +25,3 @@ class QuietHTTPChannel(HTTPChannel):
                 return False  # a request thread is writing and sending
             self.outbuf_lock.release()
         return super().writable()
-
-
-def quiet(server) -> None:
-    """Make waitress server `server` open its connections as QuietHTTPChannel."""
-    server.channel_class = QuietHTTPChannel

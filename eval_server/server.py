@@ -23,7 +23,7 @@ from eval_server.accept_balance import ConnectionShares
 from eval_server.app import create_app
 from eval_server.config import ServerConfig
 from eval_server.db import Database
-from eval_server.http_channel import quiet
+from eval_server.http_channel import QuietHTTPChannel
 from eval_server.queue_log import summarise_queue_warnings
 from regnet.errors import UserError
 
@@ -134,7 +134,7 @@ def waitress_server(app: Flask, **adjustments):
     """A waitress server for `app` (one listening socket) whose connections do not busy-loop while a
     request thread writes (eval_server/http_channel.py)."""
     srv = waitress.create_server(app, ident="regnet-bench", clear_untrusted_proxy_headers=True, **adjustments)
-    quiet(srv)
+    srv.channel_class = QuietHTTPChannel
     return srv
 
 

@@ -77,17 +77,6 @@ def test_attach_keeps_waitress_s_own_limit_and_looks_again_soon():
 
 # ---- the real thing: `regnet-bench serve --processes 2` -----------------------------------------------
 
-def _children(pid: int, n: int) -> list[int]:
-    """The n server processes `serve` forks (its address is printed before it forks them)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-        if len(kids) == n:
-            return kids
-        time.sleep(0.05)
-    raise AssertionError(f"serve forked {len(kids)} processes, not {n}")
-
-
 def _established(pid: int, port: int) -> int:
     """Connections to `port` that process `pid` holds open (from /proc, so no tool is needed)."""
     inodes = set()
@@ -123,7 +112,7 @@ def test_serve_splits_32_raters_16_16_and_goes_on_when_a_process_dies(tmp_path):
     conns: list[http.client.HTTPConnection] = []
     try:
         port = urlsplit(srv.url).port
-        children = _children(srv.proc.pid, 2)
+        children = srv.children(2)
         conns = [_open_rater(srv.url, k) for k in range(32)]
         split = sorted(_established(c, port) for c in children)
         # Left to which process wakes first this was 14/18, 13/19, 14/18 in three runs (before the change).

@@ -71,6 +71,18 @@ class SubprocessServer:
     def client(self, **kw):
         return mturk_client(self.url, **kw)
 
+    def children(self, n: int) -> list[int]:
+        """The n server processes `serve --processes n` forks (Linux's /proc; its address is printed
+        before it forks them)."""
+        pid = self.proc.pid
+        deadline = time.monotonic() + 30
+        while True:
+            kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            if len(kids) == n or time.monotonic() > deadline:
+                assert len(kids) == n, f"serve forked {len(kids)} processes, not {n}"
+                return kids
+            time.sleep(0.05)
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
