@@ -45,12 +45,21 @@ def test_serve_freezes_before_it_serves(monkeypatch):
 
 
 def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for whoever adopted it to reap it."""
+    """Any thread of the process still running. The main thread can already be a zombie (waiting for
+    whoever adopted the process to reap it) while the request threads are still exiting, and the
+    process's sockets close only when the last of them has."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except FileNotFoundError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # that thread has just gone
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
