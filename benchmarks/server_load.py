@@ -7,11 +7,12 @@ answers 303 to the HIT's frame page), loads that page and the HIT's own page in 
 submit phase each submits the assignments it took (POST /mturk/externalSubmit). Reported per level:
 next-task page loads/s and their latency, refusals while the group still had HITs for the rater, submits/s
 with p50/p99, the CPU the server and the clients spent per request (the server's from /proc, its
-worker processes included), and, after the run, answers stored = answers acknowledged. Backends: SQLite
+worker processes included), the machine's speed of the moment (`reference_ms`), and, after the run,
+answers stored = answers acknowledged. Backends: SQLite
 (`serve --processes 3 --threads 2`: their writers queue on the file's writer lock,
 eval_server/sqlite_lock.py, and their connections split evenly, eval_server/accept_balance.py) and
 PostgreSQL (`--processes 2 --threads 4`, on a throwaway cluster like the tests', with fsync on). Each
-rater is one keep-alive HTTP/1.1 connection with its cookies (`RaterHttp`, http.client), so the clients,
+rater is one keep-alive HTTP/1.1 connection with its cookies (`RaterHttp`, a plain socket), so the clients,
 which share the machine's cores with the server, take as little of them as they can.
 
     .venv/bin/python benchmarks/server_load.py                       # the full workload, both backends
@@ -42,6 +43,7 @@ import html
 import multiprocessing as mp
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -130,50 +132,114 @@ class RaterResult:
 
 class RaterHttp:
     """One rater's browser, as lean as a load generator can make it: one keep-alive HTTP/1.1
-    connection (http.client) and its cookies. `requests` spent about 0.85 ms of CPU per request here,
-    on the same two cores as the server (benchmarks/README.md), so it measured the client as much as
-    the server; this one sends the same requests for a fraction of that."""
+    connection (a plain socket) and its cookies. The clients share the machine's two cores with the
+    server, so whatever they spend is taken from it: `requests` spent about 0.85 ms of CPU per
+    request here and http.client (which parses every response's headers with the email package)
+    0.37-0.40 ms; this one sends the same requests for 0.13-0.19 ms (benchmarks/README.md). It reads
+    what the server sends: bodies with Content-Length, chunked, or up to the connection's close."""
 
     def __init__(self, url: str, timeout: float = 60.0):
-        import http.client
-
         u = urlsplit(url)
-        self._make = lambda: http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
-        self._conn = self._make()
+        self._addr = (u.hostname, u.port or 80)
+        self._host = f"{u.hostname}:{u.port}" if u.port else str(u.hostname)
+        self._timeout = timeout
+        self._sock: socket.socket | None = None
+        self._buf = b""
         self.cookies: dict[str, str] = {}
         self.headers: dict[str, str] = {}
 
     def request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         """(status, headers with lower-case names, body); redirects are not followed."""
-        headers = dict(self.headers)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}"]
+        lines += [f"{k}: {v}" for k, v in self.headers.items()]
         if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        body = b""
         if form is not None:
             body = urlencode(form).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            lines.append("Content-Type: application/x-www-form-urlencoded")
+        if form is not None or method in ("POST", "PUT"):
+            lines.append(f"Content-Length: {len(body)}")
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         for attempt in (0, 1):
             try:
-                self._conn.request(method, path, body=body, headers=headers)
-                r = self._conn.getresponse()
-                data = r.read()
-                break
-            except (ConnectionError, OSError) as e:
+                if self._sock is None:
+                    self._sock = socket.create_connection(self._addr, timeout=self._timeout)
+                    self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    self._buf = b""
+                self._sock.sendall(message)
+                return self._response(method)
+            except OSError as e:  # ConnectionError and socket.timeout included
                 # The server closed an idle keep-alive connection: one new connection, as a browser would.
                 # A submit the server did take is refused when sent again (409), so it counts as an error,
                 # never twice.
-                self._conn.close()
-                self._conn = self._make()
+                self.close()
                 if attempt:
                     raise RuntimeError(f"{method} {path}: {e}") from None
-        for k, v in r.getheaders():
-            if k.lower() == "set-cookie":
-                name, _, value = v.split(";", 1)[0].partition("=")
-                self.cookies[name.strip()] = value.strip()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data.decode("utf-8", "replace")
+        raise AssertionError("unreachable")
+
+    def _response(self, method: str) -> tuple[int, dict[str, str], str]:
+        end = self._fill_until(b"\r\n\r\n")
+        head = self._buf[:end].decode("latin-1").split("\r\n")
+        self._buf = self._buf[end + 4:]
+        status = int(head[0].split(" ", 2)[1])
+        headers: dict[str, str] = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "set-cookie":
+                cookie, _, cookie_value = value.split(";", 1)[0].partition("=")
+                self.cookies[cookie.strip()] = cookie_value.strip()
+            headers[name] = value
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            data = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            data = self._chunked()
+        elif "content-length" in headers:
+            data = self._take(int(headers["content-length"]))
+        else:
+            while self._recv():
+                pass
+            data, self._buf = self._buf, b""
+            headers["connection"] = "close"
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers, data.decode("utf-8", "replace")
+
+    def _recv(self) -> bool:
+        chunk = self._sock.recv(65536)
+        self._buf += chunk
+        return bool(chunk)
+
+    def _fill_until(self, marker: bytes) -> int:
+        while (i := self._buf.find(marker)) < 0:
+            if not self._recv():
+                raise ConnectionError("the server closed the connection mid-response")
+        return i
+
+    def _take(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            if not self._recv():
+                raise ConnectionError("the server closed the connection mid-response")
+        data, self._buf = self._buf[:n], self._buf[n:]
+        return data
+
+    def _chunked(self) -> bytes:
+        parts = []
+        while True:
+            end = self._fill_until(b"\r\n")
+            size = int(self._buf[:end].split(b";", 1)[0], 16)
+            self._buf = self._buf[end + 2:]
+            if size == 0:
+                self._buf = self._buf[self._fill_until(b"\r\n") + 2:]  # no trailers here
+                return b"".join(parts)
+            parts.append(self._take(size))
+            self._take(2)
 
     def close(self) -> None:
-        self._conn.close()
+        if self._sock is not None:
+            self._sock.close()
+        self._sock, self._buf = None, b""
 
 
 def _sign_in(url: str, worker: str) -> RaterHttp:
@@ -307,6 +373,23 @@ def server_cpu_s(pid: int) -> float:
     return total if found else float("nan")
 
 
+def reference_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python workload (string, dict and integer work, as a request
+    handler does), best of 5: the machine's speed of the moment. On a shared machine the same code's
+    server CPU per request swings with it (1.8 to 3.6 ms in one hour here), so runs compare only where
+    this figure is alike."""
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.process_time()
+        d: dict[str, int] = {}
+        for i in range(60_000):
+            k = f"k{i % 997}"
+            d[k] = d.get(k, 0) + (i * i) % 7
+        "".join(sorted(d)).encode().decode()
+        best = min(best, time.process_time() - t0)
+    return best * 1e3
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -350,6 +433,7 @@ def run_backend(name: str, db: str, processes: int, threads: int, args) -> dict[
         acked = 0
         for i, n in enumerate(args.levels):
             group = groups[i % len(groups)]
+            ref = reference_ms()
             cpu0 = server_cpu_s(srv.proc.pid)
             res, client_cpu = run_level(srv.url, group, n, f"{name[:2]}{n}", args.hits_per_group, args)
             server_cpu = server_cpu_s(srv.proc.pid) - cpu0
@@ -383,7 +467,8 @@ def run_backend(name: str, db: str, processes: int, threads: int, args) -> dict[
             n_req = 3 * loads + subs
             print(f"[{name}] CPU       {n:>2} raters: server {server_cpu:.1f} s for {n_req + n} requests = "
                   f"{figures[f'server_cpu_ms_per_request_c{n}']:.2f} ms each, the clients "
-                  f"{client_cpu * 1e3 / max(1, n_req):.2f} ms each (load average {os.getloadavg()[0]:.1f})",
+                  f"{client_cpu * 1e3 / max(1, n_req):.2f} ms each; machine reference {ref:.1f} ms "
+                  f"(load average {os.getloadavg()[0]:.1f})",
                   flush=True)
         stored = stored_answers(db)
         queue_warnings = sum("Task queue depth" in ln for ln in srv.output)
