@@ -239,13 +239,22 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 
 def normalize_url(db: str) -> str:
-    """A bare path means a SQLite file; anything with '://' is an SQLAlchemy URL."""
+    """A bare path means a SQLite file; anything with '://' is an SQLAlchemy URL. An in-memory SQLite
+    database is refused: every answer would be gone when the server stops, and each pooled connection
+    (each server process) would see a database of its own."""
+    memory = (f"--db: {db} is an in-memory SQLite database, which would lose every answer when the server "
+              "stops; give a file path")
     if "://" in db:
         try:
-            make_url(db)
+            url = make_url(db)
         except ArgumentError as e:
             raise UserError(f"--db: not a database URL ({e})") from None
+        if url.get_backend_name() == "sqlite" and (
+                url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"):
+            raise UserError(memory)
         return db
+    if db == ":memory:":
+        raise UserError(memory)
     path = Path(db).expanduser().resolve()
     if not path.parent.is_dir():
         raise UserError(f"--db: folder {path.parent} does not exist")

@@ -38,6 +38,19 @@ def test_serve_and_layout_refuse_bad_input(tmp_path, capsys):
     assert "--id" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("db", ["sqlite://", "sqlite:///:memory:", ":memory:"])
+def test_serve_refuses_an_in_memory_database_in_one_line(tmp_path, monkeypatch, capsys, db):
+    """An in-memory SQLite database would lose every answer when the server stops (and each pooled
+    connection would see a database of its own): refused before anything starts, not a traceback, and
+    no file named ':memory:' is made."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--db", db, "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--db" in err[0] and "in-memory" in err[0], err
+    assert "Traceback" not in "\n".join(err)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_keys_generated_once_and_schema_version_checked(tmp_path):
     url = str(tmp_path / "s.sqlite")
     cfg, _, gen = prepare(ServerConfig(db_url=url))
