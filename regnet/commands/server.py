@@ -28,11 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--media", nargs="*", default=[], metavar="DIR", help="folders served under /media/")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 picks a free one)")
-    p.add_argument("--threads", type=int, default=8, help="request threads per process (default: %(default)s)")
-    p.add_argument("--processes", type=int, default=1,
-                   help="server processes sharing the socket and its connections evenly (default: 1; on 2 cores "
-                        "3 processes x 2 threads was fastest on SQLite, 2 x 4 on PostgreSQL: SQLite writers of "
-                        "all processes queue on one writer lock)")
+    p.add_argument("--processes", type=int, default=None,
+                   help="server processes sharing the socket and its connections evenly (default: with neither "
+                        "flag, cores + 1 processes x 2 threads on SQLite and cores x 4 on PostgreSQL, at most 8 "
+                        "processes, one process without fork: on 2 cores 3 x 2 and 2 x 4 were fastest, 1 x 8 "
+                        "slowest; with --threads alone, 1)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="request threads per process (default: as above; with --processes alone, 8 for one "
+                        "process, else 2 on SQLite and 4 on PostgreSQL)")
     p.add_argument("--requester-key", default=os.environ.get("REGNET_REQUESTER_KEY", ""),
                    help="API access key (env REGNET_REQUESTER_KEY; generated once and stored if absent)")
     p.add_argument("--requester-secret", default=os.environ.get("REGNET_REQUESTER_SECRET", ""),
@@ -82,8 +85,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port: {args.port} is not a port number")
-    if args.threads < 1 or args.processes < 1:
+    processes, threads = _layout(args)
+    if threads < 1 or processes < 1:
         raise UserError("--threads and --processes must be at least 1")
+    if processes > 1 and not hasattr(os, "fork"):
+        raise UserError("--processes: this system cannot fork server processes; run one (--processes 1)")
     recruit = None
     if args.recruit_config:
         from eval_server.recruit import read_recruit_config
@@ -122,8 +128,25 @@ def run_serve(args: argparse.Namespace) -> int:
               f"--base-url {url} --count N --out links.csv` (or --workers FILE)", flush=True)
     else:
         print(f"sign-in: open (any worker id); links look like {url}/worker?workerId=ID", flush=True)
-    server.serve(app, sock, threads=args.threads, processes=args.processes)
+    print(f"serving with {processes} process{'es' if processes > 1 else ''} x {threads} threads "
+          "(--processes, --threads)", flush=True)
+    server.serve(app, sock, threads=threads, processes=processes)
     return 0
+
+
+def _layout(args: argparse.Namespace) -> tuple[int, int]:
+    """(processes, threads): the flags given, the rest from eval_server.server.default_layout."""
+    from eval_server.db import normalize_url
+    from eval_server.server import default_layout
+
+    sqlite = normalize_url(args.db).startswith("sqlite")
+    processes, threads = default_layout(sqlite, os.cpu_count(), hasattr(os, "fork"))
+    if args.processes is None and args.threads is not None:
+        return 1, args.threads
+    if args.processes is not None:
+        processes = args.processes
+        threads = args.threads if args.threads is not None else (8 if processes == 1 else 2 if sqlite else 4)
+    return processes, threads
 
 
 def _origin(value: str) -> str:
