@@ -63,3 +63,13 @@ def test_keys_generated_once_and_schema_version_checked(tmp_path):
         s.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(SCHEMA_VERSION + 1)))
     with pytest.raises(UserError, match="newer"):
         Database(url).setup()
+
+
+def test_serve_without_fork_refuses_processes_in_one_line(tmp_path, monkeypatch, capsys):
+    """Where the system cannot fork (Windows), --processes N > 1 is a one-line error before anything
+    starts (it was an AttributeError traceback from os.fork)."""
+    monkeypatch.delattr("os.fork")
+    assert main(["serve", "--db", str(tmp_path / "x.sqlite"), "--port", "0", "--processes", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--processes" in err[0] and "fork" in err[0], err
+    assert not (tmp_path / "x.sqlite").exists()
