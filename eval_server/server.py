@@ -85,6 +85,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def usable_cores() -> int | None:
+    """The cores this process may run on (a container's cpuset, not the host's count, where known)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()
+
+
 def default_layout(sqlite: bool, cores: int | None, can_fork: bool) -> tuple[int, int]:
     """(processes, request threads per process) for `serve` given neither --processes nor --threads.
     Measured on 2 cores at 32 raters (benchmarks/README.md): on SQLite 3 processes x 2 threads was

@@ -137,10 +137,10 @@ def run_serve(args: argparse.Namespace) -> int:
 def _layout(args: argparse.Namespace) -> tuple[int, int]:
     """(processes, threads): the flags given, the rest from eval_server.server.default_layout."""
     from eval_server.db import normalize_url
-    from eval_server.server import default_layout
+    from eval_server.server import default_layout, usable_cores
 
     sqlite = normalize_url(args.db).startswith("sqlite")
-    processes, threads = default_layout(sqlite, os.cpu_count(), hasattr(os, "fork"))
+    processes, threads = default_layout(sqlite, usable_cores(), hasattr(os, "fork"))
     if args.processes is None and args.threads is not None:
         return 1, args.threads
     if args.processes is not None:

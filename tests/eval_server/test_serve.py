@@ -97,6 +97,7 @@ def test_default_layout_is_the_one_measured_fastest():
     assert server.default_layout(False, 16, True) == (8, 4)
     assert server.default_layout(True, None, True) == (2, 2)  # os.cpu_count() can be None
     assert server.default_layout(True, 2, False) == (1, 8)
+    assert 1 <= server.usable_cores() <= (os.cpu_count() or 1)
 
 
 @pytest.mark.parametrize("flags, expect", [
@@ -114,7 +115,7 @@ def test_serve_flags_pick_the_layout(tmp_path, flags, expect):
     p = argparse.ArgumentParser()
     register(p.add_subparsers())
     args = p.parse_args(["serve", "--db", str(tmp_path / "x.sqlite"), *flags])
-    want = expect or server.default_layout(True, os.cpu_count(), hasattr(os, "fork"))
+    want = expect or server.default_layout(True, server.usable_cores(), hasattr(os, "fork"))
     assert _layout(args) == want
 
 
@@ -122,7 +123,7 @@ def test_serve_flags_pick_the_layout(tmp_path, flags, expect):
 def test_serve_without_flags_runs_the_default_layout(tmp_path):
     """A lab that runs plain `regnet-bench serve` gets the layout measured fastest, not one process of 8
     threads (about 400 submits/s at 32 raters on 2 cores, against 800-1,200), and is told which."""
-    processes, threads = server.default_layout(True, os.cpu_count(), True)
+    processes, threads = server.default_layout(True, server.usable_cores(), True)
     srv = start_subprocess(f"sqlite:///{tmp_path / 'd.db'}")
     try:
         assert len(srv.children(processes)) == processes
