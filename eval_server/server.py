@@ -92,17 +92,24 @@ def usable_cores() -> int | None:
     return os.cpu_count()
 
 
-def default_layout(sqlite: bool, cores: int | None, can_fork: bool) -> tuple[int, int]:
-    """(processes, request threads per process) for `serve` given neither --processes nor --threads.
+def default_layout(sqlite: bool, cores: int | None, can_fork: bool, *, processes: int | None = None,
+                   threads: int | None = None) -> tuple[int, int]:
+    """(processes, request threads per process) for `serve`: the flags given, the rest chosen here.
     Measured on 2 cores at 32 raters (benchmarks/README.md): on SQLite 3 processes x 2 threads was
     fastest (the processes' writers queue on one writer lock, and fewer threads per process wait less
     for its GIL), on PostgreSQL 2 x 4; one process of 8 threads was the slowest (about 400 submits/s
     against 800-1,200). More cores get the same shape, cores + 1 processes on SQLite and cores on
-    PostgreSQL, at most 8 (not measured there). Without fork (Windows) it is one process."""
-    if not can_fork:
-        return 1, 8
-    n = max(1, cores or 1)
-    return (min(8, n + 1), 2) if sqlite else (min(8, max(2, n)), 4)
+    PostgreSQL, at most 8 (not measured there). Without fork (Windows), or given threads alone, it is
+    one process; one process gets 8 threads."""
+    if processes is None:
+        if threads is not None or not can_fork:
+            processes = 1
+        else:
+            n = max(1, cores or 1)
+            processes = min(8, n + 1) if sqlite else min(8, max(2, n))
+    if threads is None:
+        threads = 8 if processes == 1 else 2 if sqlite else 4
+    return processes, threads
 
 
 def serve(app: Flask, sock: socket.socket, *, threads: int, processes: int) -> None:

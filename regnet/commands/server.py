@@ -139,14 +139,8 @@ def _layout(args: argparse.Namespace) -> tuple[int, int]:
     from eval_server.db import normalize_url
     from eval_server.server import default_layout, usable_cores
 
-    sqlite = normalize_url(args.db).startswith("sqlite")
-    processes, threads = default_layout(sqlite, usable_cores(), hasattr(os, "fork"))
-    if args.processes is None and args.threads is not None:
-        return 1, args.threads
-    if args.processes is not None:
-        processes = args.processes
-        threads = args.threads if args.threads is not None else (8 if processes == 1 else 2 if sqlite else 4)
-    return processes, threads
+    return default_layout(normalize_url(args.db).startswith("sqlite"), usable_cores(), hasattr(os, "fork"),
+                          processes=args.processes, threads=args.threads)
 
 
 def _origin(value: str) -> str:
