@@ -9,9 +9,9 @@ next-task page loads/s and their latency, refusals while the group still had HIT
 with p50/p99, the CPU the server and the clients spent per request (the server's from /proc, its
 worker processes included), the machine's speed of the moment (`reference_ms`), and, after the run,
 answers stored = answers acknowledged. Backends: SQLite
-(`serve --processes 3 --threads 2`: their writers queue on the file's writer lock,
+(`serve`'s own layout, 3 processes x 2 threads on 2 cores: their writers queue on the file's writer lock,
 eval_server/sqlite_lock.py, and their connections split evenly, eval_server/accept_balance.py) and
-PostgreSQL (`--processes 2 --threads 4`, on a throwaway cluster like the tests', with fsync on). Each
+PostgreSQL (`serve`'s 2 x 4 on 2 cores, on a throwaway cluster like the tests', with fsync on). Each
 rater is one keep-alive HTTP/1.1 connection with its cookies (`RaterHttp`, a plain socket), so the clients,
 which share the machine's cores with the server, take as little of them as they can.
 
@@ -69,6 +69,13 @@ TURKLE_NEXT_TASK_PER_S = (52, 55)
 
 
 # ---- the server -------------------------------------------------------------------------------------
+
+def server_layout(sqlite: bool, processes: int | None, threads: int | None) -> tuple[int, int]:
+    """The server's (processes, threads): those given, the rest as plain `serve` would choose them."""
+    from eval_server.server import default_layout, usable_cores
+
+    return default_layout(sqlite, usable_cores(), hasattr(os, "fork"), processes=processes, threads=threads)
+
 
 def start_server(db: str, processes: int, threads: int):
     """`regnet-bench serve` in a child process, started as the tests start theirs (tests/helpers/server.py)."""
@@ -560,14 +567,14 @@ def main() -> None:
     ap.add_argument("--levels", default="1,8,32", help="concurrent raters per level")
     ap.add_argument("--seconds", type=float, default=8.0, help="most seconds per phase and level")
     ap.add_argument("--max-per-rater", type=int, default=400, help="most page loads per rater and level")
-    ap.add_argument("--pg-processes", type=int, default=2, help="server processes on PostgreSQL")
-    ap.add_argument("--pg-threads", type=int, default=4, help="server threads per process on PostgreSQL")
-    ap.add_argument("--sqlite-processes", type=int, default=3,
-                    help="server processes on SQLite (their writers queue on the file's writer lock, "
-                         "eval_server/sqlite_lock.py)")
-    ap.add_argument("--sqlite-threads", type=int, default=2,
-                    help="server threads per process on SQLite (3 x 2 had the shortest submit tail at 32 raters "
-                         "on 2 cores; more threads per process queue longer behind its GIL: benchmarks/README.md)")
+    # Unset, each is what plain `serve` runs (eval_server.server.default_layout: 3 x 2 on SQLite and 2 x 4 on
+    # PostgreSQL on 2 cores, the layouts with the shortest submit tail at 32 raters, benchmarks/README.md).
+    ap.add_argument("--pg-processes", type=int, help="server processes on PostgreSQL (default: serve's)")
+    ap.add_argument("--pg-threads", type=int, help="server threads per process on PostgreSQL (default: serve's)")
+    ap.add_argument("--sqlite-processes", type=int,
+                    help="server processes on SQLite (default: serve's; their writers queue on the file's writer "
+                         "lock, eval_server/sqlite_lock.py)")
+    ap.add_argument("--sqlite-threads", type=int, help="server threads per process on SQLite (default: serve's)")
     ap.add_argument("--client-processes", type=int, default=min(4, os.cpu_count() or 1))
     ap.add_argument("--cpu-requests", type=int, default=0,
                     help="instead of the load run: CPU ms per request of each hot route, N requests each")
@@ -595,12 +602,13 @@ def main() -> None:
             continue
         if b == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
-                results[b] = run_backend("sqlite", os.path.join(tmp, "bench.sqlite"), args.sqlite_processes,
-                                         args.sqlite_threads, args)
+                results[b] = run_backend("sqlite", os.path.join(tmp, "bench.sqlite"),
+                                         *server_layout(True, args.sqlite_processes, args.sqlite_threads), args)
         else:
             try:
                 with postgres_db() as url:
-                    results[b] = run_backend("postgresql", url, args.pg_processes, args.pg_threads, args)
+                    results[b] = run_backend("postgresql", url,
+                                             *server_layout(False, args.pg_processes, args.pg_threads), args)
             except (RuntimeError, subprocess.CalledProcessError) as e:
                 print(f"[postgresql] not run: {e}", flush=True)
     top = max(args.levels)
